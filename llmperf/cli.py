@@ -1,0 +1,107 @@
+"""Command line: ``python -m llmperf analyze | models | hardware``.
+
+Bad input (unknown model or device, malformed config, impossible sizes) ends
+with exit status 2 and one line on stderr that says what to change.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from .dtypes import DTYPE_BYTES
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2, no usage dump
+        raise _UsageError(f"{self.prog}: {message} (see --help)")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="llmperf", description="Roofline analysis of LLM inference: per-operator FLOPs, bytes, "
+                "time, memory, TTFT, TPOT and max batch for any Hugging Face config on any device.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    a = sub.add_parser("analyze", help="analyse prefill and decode of a model on a device")
+    a.add_argument("--model", required=True, help="catalog name (see `models`) or path to a config.json")
+    a.add_argument("--hardware", required=True, help="catalog name (see `hardware`) or path to a JSON/YAML device file")
+    a.add_argument("--batch", type=int, default=1)
+    a.add_argument("--prompt-len", type=int, default=1024)
+    a.add_argument("--gen-len", type=int, default=128, help="generated tokens (prefill makes the first)")
+    dts = sorted(DTYPE_BYTES)
+    a.add_argument("--weight-dtype", default="bf16", help=f"one of {', '.join(dts)}")
+    a.add_argument("--act-dtype", default="bf16", help="activation dtype (also the compute dtype)")
+    a.add_argument("--kv-dtype", default=None, help="KV cache dtype (default: activation dtype)")
+    a.add_argument("--compute-dtype", default=None, help="dtype whose peak is used (default: activation dtype)")
+    a.add_argument("--tp", type=int, default=1, help="tensor-parallel devices")
+    a.add_argument("--attention-flops", choices=["causal", "full"], default="causal")
+    a.add_argument("--logits", choices=["last", "all"], default="last")
+    a.add_argument("--flash-attention", choices=["on", "off"], default="on")
+    a.add_argument("--tied-embeddings", choices=["once", "twice"], default="once")
+    a.add_argument("--decode-kv", choices=["inclusive", "exclusive"], default="inclusive")
+    a.add_argument("--compute-efficiency", type=float, default=1.0)
+    a.add_argument("--memory-efficiency", type=float, default=1.0)
+    a.add_argument("--comm-efficiency", type=float, default=1.0)
+    a.add_argument("--memory-fraction", type=float, default=1.0, help="share of device memory usable")
+    a.add_argument("--allow-unknown-fields", action="store_true",
+                   help="ignore config.json fields llmperf does not know (only if they do not change cost)")
+    a.add_argument("--json", action="store_true", help="print one JSON object (SI units)")
+    m = sub.add_parser("models", help="list the model catalog")
+    m.add_argument("--json", action="store_true")
+    h = sub.add_parser("hardware", help="list the hardware catalog")
+    h.add_argument("--json", action="store_true")
+    return p
+
+
+def _analyze(args) -> str:
+    from .analysis import analyze
+    from .models import load_model
+    model = load_model(args.model, allow_unknown=args.allow_unknown_fields)
+    res = analyze(model, args.hardware, args.batch, args.prompt_len, args.gen_len,
+                  weight_dtype=args.weight_dtype, act_dtype=args.act_dtype, kv_dtype=args.kv_dtype,
+                  compute_dtype=args.compute_dtype, tp=args.tp, compute_efficiency=args.compute_efficiency,
+                  memory_efficiency=args.memory_efficiency, comm_efficiency=args.comm_efficiency,
+                  memory_fraction=args.memory_fraction, attention_flops=args.attention_flops,
+                  logits=args.logits, flash_attention=args.flash_attention == "on",
+                  tied_embeddings=args.tied_embeddings, decode_kv=args.decode_kv)
+    if args.json:
+        return json.dumps(res.to_dict(), indent=1, allow_nan=False)
+    return res.report()
+
+
+def _table(df: pd.DataFrame, as_json: bool) -> str:
+    if as_json:
+        return df.reset_index().to_json(orient="records", indent=1)
+    with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_colwidth", 40,
+                           "display.max_rows", 500, "display.float_format", lambda v: f"{v:,.4g}"):
+        return df.to_string()
+
+
+def main(argv=None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "analyze":
+            out = _analyze(args)
+        elif args.command == "models":
+            from .models import list_models
+            out = _table(list_models(), args.json)
+        else:
+            from .hardware import list_hardware
+            out = _table(list_hardware(), args.json)
+    except _UsageError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, OSError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"llmperf: error: {msg}", file=sys.stderr)
+        return 2
+    try:
+        print(out)
+    except BrokenPipeError:  # e.g. piped into head
+        pass
+    return 0
