@@ -144,6 +144,13 @@ class StepResult:
         r = roofline(d["flops"], bytes_moved, setup.effective_flop_per_s, setup.effective_bandwidth_bytes_per_s)
         comm_s = d["comm_bytes"] / setup.effective_link_bytes_per_s
         self.op_time_s = r["time_s"] + comm_s
+        if setup.compute_efficiency == 1 and setup.memory_efficiency == 1 and setup.comm_efficiency == 1:
+            self.op_time_peak_s = self.op_time_s
+        else:  # the same operators at 100 % of peak compute, bandwidth and link
+            hw = setup.hardware
+            self.op_time_peak_s = (np.maximum(d["flops"] / setup.peak_flop_per_s,
+                                              bytes_moved / hw.memory_bandwidth_bytes_per_s)
+                                   + d["comm_bytes"] / (hw.interconnect_bandwidth_bytes_per_s or np.inf))
         self.op_compute_s, self.op_memory_s, self.op_comm_s = r["compute_s"], r["memory_s"], comm_s
         self.op_intensity = r["intensity"]
         is_comm = np.asarray([k == "comm" for k in ops.kinds]).reshape((-1,) + (1,) * (d["flops"].ndim - 1))
@@ -174,6 +181,25 @@ class StepResult:
         resid = np.asarray(self.batch, float) * np.asarray(self.tokens, float) * self.setup.model.d_model * a
         return live.max(axis=0) + resid
 
+    def totals(self, index=None) -> pd.DataFrame:
+        """Totals of the step: one decoder layer (mean over layers), all layers, embedding + head, whole step."""
+        ops = self.ops
+        sel = (slice(None),) + (() if index is None else (index if isinstance(index, tuple) else (index,)))
+        d = ops.data
+        fields = {"FLOP": d["flops"], "Bytes read (B)": ops.bytes_read, "Bytes written (B)": ops.bytes_written,
+                  "Link (B)": d["comm_bytes"], "Time (s)": self.op_time_s}
+        layer = np.array([sc == "layer" for sc in ops.scopes])
+        rep = ops.repeats
+        L = self.setup.model.n_layers
+        rows = {}
+        for label, mask, scale in (("one layer (mean)", layer, 1.0 / L), ("all layers", layer, 1.0),
+                                   ("embedding + head", ~layer, 1.0), ("whole step", np.ones_like(layer), 1.0)):
+            rows[label] = {k: float(np.asarray(np.tensordot(rep * mask, np.asarray(v)[sel], axes=(0, 0)))) * scale
+                           for k, v in fields.items()}
+        df = pd.DataFrame(rows).T
+        df["Intensity (FLOP/B)"] = df["FLOP"] / (df["Bytes read (B)"] + df["Bytes written (B)"])
+        return df
+
     def table(self, index=None, per_layer: bool = True) -> pd.DataFrame:
         """Per-operator table (one grid point: ``index`` into the grid, or the only point).
 
@@ -203,6 +229,7 @@ class StepResult:
             "Link (B)": col(d["comm_bytes"]),
             "Intensity (FLOP/B)": col(self.op_intensity),
             "Bound": col(self.op_bound),
+            "Time at peak (s)": col(self.op_time_peak_s),
             "Time (s)": col(self.op_time_s),
         })
         df["Total time (s)"] = df["Time (s)"] * df["Repeats"]

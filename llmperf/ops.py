@@ -55,6 +55,7 @@ class OpSet:
     repeats: np.ndarray         # (n_ops,)
     data: dict                  # field -> ndarray (n_ops, *shape)
     shape_keys: tuple = ()      # per op: keys array filling "{S}" in its shape, or None
+    scopes: tuple = ()          # per op: "layer" (inside decoder layers) or "model" (embedding, head)
 
     def shape_at(self, i: int, index=()) -> str:
         """Shape string of operator ``i`` at one grid point (fills the key length)."""
@@ -87,15 +88,16 @@ class OpSet:
 class _Builder:
     def __init__(self):
         self.names, self.groups, self.kinds, self.shapes, self.repeats = [], [], [], [], []
-        self.keys = []
+        self.keys, self.scopes = [], []
         self.cols = {f: [] for f in FIELDS}
         self.array_shapes = set()
 
     def add(self, name, group, kind, shape, repeats, *, flops=0.0, w=0.0, ar=0.0, kr=0.0, aw=0.0, kw=0.0, comm=0.0,
-            keys=None):
+            keys=None, scope="layer"):
         if repeats <= 0:
             return
         self.keys.append(keys)
+        self.scopes.append(scope)
         self.names.append(name)
         self.groups.append(group)
         self.kinds.append(kind)
@@ -118,7 +120,7 @@ class _Builder:
                 out[i] = v
             data[f] = out
         return OpSet(tuple(self.names), tuple(self.groups), tuple(self.kinds), tuple(self.shapes),
-                     np.asarray(self.repeats, dtype=float), data, tuple(self.keys))
+                     np.asarray(self.repeats, dtype=float), data, tuple(self.keys), tuple(self.scopes))
 
 
 def _window_sum(n, window):
@@ -182,9 +184,11 @@ def build_ops(model: ModelConfig, batch, tokens, past=0, *, phase: str = "prefil
     # --- embedding -----------------------------------------------------------
     rows = np.minimum(M, V)
     b.add("embedding", "embedding", "lookup", f"{_fmt(weight_dtype, [V, D])}[ids {sM}]", 1,
-          flops=M * D if model.embedding_scale else 0.0, w=rows * D * w / tp, ar=M * 4.0, aw=M * D * a)
+          flops=M * D if model.embedding_scale else 0.0, w=rows * D * w / tp, ar=M * 4.0, aw=M * D * a,
+          scope="model")
     if tp > 1:
-        b.add("embedding all-reduce", "comm", "comm", _fmt(act_dtype, [sM, D]), 1, comm=ar_factor * M * D * a)
+        b.add("embedding all-reduce", "comm", "comm", _fmt(act_dtype, [sM, D]), 1, comm=ar_factor * M * D * a,
+              scope="model")
 
     # --- attention, grouped by window ---------------------------------------
     windows = {}
@@ -296,11 +300,12 @@ def build_ops(model: ModelConfig, batch, tokens, past=0, *, phase: str = "prefil
     b.add("residual add (MLP)", "norm", "elementwise", xs, L, flops=M * D, ar=2 * M * D * a, aw=M * D * a)
 
     # --- head ------------------------------------------------------------------
-    b.add("final norm", "norm", "elementwise", xs, 1, flops=NORM_FLOP * M * D, w=D * w, ar=M * D * a, aw=M * D * a)
+    b.add("final norm", "norm", "elementwise", xs, 1, flops=NORM_FLOP * M * D, w=D * w, ar=M * D * a, aw=M * D * a,
+          scope="model")
     Vd = V / tp
     b.add("lm_head", "lm_head", "matmul", f"{_fmt(act_dtype, [_dim(Ml), D])} x {_fmt(weight_dtype, [D, _dim(Vd)])}", 1,
-          flops=2 * Ml * D * Vd, w=D * Vd * w, ar=Ml * D * a, aw=Ml * Vd * a)
+          flops=2 * Ml * D * Vd, w=D * Vd * w, ar=Ml * D * a, aw=Ml * Vd * a, scope="model")
     if tp > 1:
         b.add("logits all-gather", "comm", "comm", _fmt(act_dtype, [_dim(Ml), V]), 1,
-              comm=(tp - 1) / tp * Ml * V * a)
+              comm=(tp - 1) / tp * Ml * V * a, scope="model")
     return b.build()

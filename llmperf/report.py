@@ -31,12 +31,12 @@ def _ops_list(step, index=None):
         "kv_bytes_read": d["kv_bytes_read"][sel], "bytes_read": ops.bytes_read[sel],
         "bytes_written": ops.bytes_written[sel], "kv_bytes_written": d["kv_bytes_written"][sel],
         "comm_bytes": d["comm_bytes"][sel], "intensity": step.op_intensity[sel], "bound": step.op_bound[sel],
-        "time_s": step.op_time_s[sel],
+        "time_s": step.op_time_s[sel], "time_peak_s": step.op_time_peak_s[sel],
     }
     out = []
     for i, name in enumerate(ops.names):
         item = {"name": name, "group": ops.groups[i], "kind": ops.kinds[i], "shape": ops.shape_at(i, sel[1:]),
-                "repeats": int(ops.repeats[i])}
+                "scope": ops.scopes[i], "repeats": int(ops.repeats[i])}
         for k, arr in cols.items():
             item[k] = _clean(arr[i])
         if ops.kinds[i] == "comm":
@@ -46,13 +46,22 @@ def _ops_list(step, index=None):
     return out
 
 
+def _totals(step, index=None) -> dict:
+    keys = {"FLOP": "flops", "Bytes read (B)": "bytes_read", "Bytes written (B)": "bytes_written",
+            "Link (B)": "comm_bytes", "Time (s)": "time_s", "Intensity (FLOP/B)": "intensity"}
+    df = step.totals(index)
+    return {row.replace(" (mean)", "").replace(" + ", "_and_").replace(" ", "_"):
+            {keys[c]: _clean(df.loc[row, c]) for c in df.columns} for row in df.index}
+
+
 def analysis_to_dict(a) -> dict:
     from . import __version__
     conv = a.conventions.to_dict()
     conv["description"] = a.conventions.describe()
     pre = a.prefill
     prefill = {"tokens": a.prompt_len, "past": 0, "flops": _clean(pre.flops), "bytes": _clean(pre.bytes),
-               "time_s": _clean(pre.time_s), "bound": str(pre.bound), "ops": _ops_list(pre)}
+               "time_s": _clean(pre.time_s), "bound": str(pre.bound), "totals": _totals(pre),
+               "ops": _ops_list(pre)}
     if a.decode is not None:
         dec = a.decode
         ops = _ops_list(dec, 0)
@@ -65,7 +74,8 @@ def analysis_to_dict(a) -> dict:
                   "context_first": int(dec.past[0]), "context_last": int(dec.past[-1]),
                   "flops_first": _clean(dec.flops[0]), "bytes_first": _clean(dec.bytes[0]),
                   "time_s_first": _clean(dec.time_s[0]), "time_s_last": _clean(dec.time_s[-1]),
-                  "time_s_mean": _clean(dec.time_s.mean()), "bound_first": str(dec.bound[0]), "ops": ops}
+                  "time_s_mean": _clean(dec.time_s.mean()), "bound_first": str(dec.bound[0]),
+                  "totals_first": _totals(dec, 0), "ops": ops}
     else:
         decode = {"steps": 0, "ops": []}
     return {
@@ -109,9 +119,18 @@ def display_table(df: pd.DataFrame) -> pd.DataFrame:
         "Intensity (FLOP/B)": df["Intensity (FLOP/B)"].where(df["Bound"] != "link"),
         "Bound": df["Bound"], "Time (µs)": df["Time (s)"] * 1e6, "Total (ms)": df["Total time (s)"] * 1e3,
     })
+    if not np.allclose(df["Time at peak (s)"], df["Time (s)"]):
+        out.insert(out.columns.get_loc("Time (µs)"), "At peak (µs)", df["Time at peak (s)"] * 1e6)
     if (df["Link (B)"] > 0).any():
         out.insert(8, "Link (MB)", df["Link (B)"] / 1e6)
     return out
+
+
+def _totals_text(df: pd.DataFrame) -> str:
+    out = pd.DataFrame({"GFLOP": df["FLOP"] / 1e9, "Read (MB)": df["Bytes read (B)"] / 1e6,
+                        "Written (MB)": df["Bytes written (B)"] / 1e6,
+                        "Intensity (FLOP/B)": df["Intensity (FLOP/B)"], "Time (ms)": df["Time (s)"] * 1e3})
+    return out.to_string()
 
 
 def format_report(a) -> str:
@@ -125,10 +144,12 @@ def format_report(a) -> str:
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 48,
                            "display.float_format", lambda v: f"{v:,.4g}"):
         lines += ["", "PREFILL (one forward pass over the prompt; per-layer ops repeat L times)",
-                  display_table(a.prefill_table()).to_string(index=False)]
+                  display_table(a.prefill_table()).to_string(index=False), "",
+                  _totals_text(a.prefill.totals())]
         if a.decode is not None:
             lines += ["", f"DECODE, first step (context {int(a.decode.past[0])} cached tokens)",
-                      display_table(a.decode_table("first")).to_string(index=False)]
+                      display_table(a.decode_table("first")).to_string(index=False), "",
+                      _totals_text(a.decode.totals(0))]
     lines += ["", "SUMMARY",
               f"  parameters            {s['params_total'] / 1e9:.4g} B total, {s['params_active'] / 1e9:.4g} B active per token",
               f"  weights               {s['weight_bytes'] / GiB:.3f} GiB per device",

@@ -300,3 +300,39 @@ def test_decode_kv_exclusive_attends_one_key_fewer():
     exc = decode_step("llama-2-7b", "h100-sxm", context=100, decode_kv="exclusive")
     i = inc.ops.names.index("attention (fused)")
     assert inc.ops.data["flops"][i] / exc.ops.data["flops"][i] == pytest.approx(101 / 100)
+
+
+def test_time_at_peak_and_with_efficiency_per_operator():
+    a = analyze("llama-3.1-8b", "h100-sxm", batch=4, prompt_len=256, gen_len=3,
+                compute_efficiency=0.5, memory_efficiency=0.8)
+    t = a.prefill_table()
+    bound_c = t["Bound"] == "compute"
+    assert bound_c.any()
+    assert np.allclose(t.loc[bound_c, "Time (s)"], 2 * t.loc[bound_c, "Time at peak (s)"])
+    mem = t["Bound"] == "memory"
+    assert np.allclose(t.loc[mem, "Time (s)"], t.loc[mem, "Time at peak (s)"] / 0.8)
+    op = a.to_dict()["prefill"]["ops"][3]
+    assert op["time_s"] >= op["time_peak_s"] > 0
+
+
+def test_totals_per_layer_and_per_model():
+    m = load_model("llama-2-7b")
+    r = llmperf.prefill_step(m, "h100-sxm", 1, 512)
+    tot = r.totals()
+    assert tot.loc["whole step", "FLOP"] == pytest.approx(float(r.flops))
+    assert tot.loc["all layers", "FLOP"] == pytest.approx(m.n_layers * tot.loc["one layer (mean)", "FLOP"])
+    assert tot.loc["all layers", "FLOP"] + tot.loc["embedding + head", "FLOP"] == pytest.approx(float(r.flops))
+    # one layer: 4 projections of D x D, 3 of D x F, 2 FLOP per weight per token (the matmul part)
+    mm = 2 * 512 * (4 * m.d_model**2 + 3 * m.d_model * m.d_ff)
+    assert mm < tot.loc["one layer (mean)", "FLOP"] < mm * 1.05
+
+
+def test_import_llmperf_needs_only_numpy_and_pandas():
+    import subprocess
+    import sys
+    code = ("import sys, llmperf; llmperf.analyze('llama-3.2-1b', 'h100-sxm', gen_len=2).to_dict(); "
+            "bad = [m for m in ('altair', 'ipywidgets', 'yaml', 'torch', 'matplotlib', 'IPython') if m in sys.modules]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
