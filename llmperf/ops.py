@@ -223,7 +223,7 @@ def build_ops(model: ModelConfig, batch, tokens, past=0, *, phase: str = "prefil
         sm_flops = SOFTMAX_FLOP * B * Nd * pairs
         q_bytes, o_bytes = M * qo * a, M * qo * a
         kv_read = B * keys * ko * kvb          # K or V, once each
-        shape = f"Q{_fmt(act_dtype, [sB, Nd, sT, H])} K,V{_fmt(kv_dtype, [sB, Kd, sK, H])}"
+        shape = f"Q {_fmt(act_dtype, [sB, Nd, sT, H])}, K/V {_fmt(kv_dtype, [sB, Kd, sK, H])}"
         if c.flash_attention:
             b.add("attention (fused)" + suffix, "attention", "attention", shape, count,
                   flops=2 * qk_flops + sm_flops, ar=q_bytes, kr=2 * kv_read, aw=o_bytes, keys=keys)
