@@ -206,7 +206,17 @@ class Hardware:
 
     def replace(self, **changes) -> "Hardware":
         """A copy with ``changes`` applied and validated, e.g.
-        ``h.replace(memory_bandwidth_bytes_per_s=2 * h.memory_bandwidth_bytes_per_s)``."""
+        ``h.replace(memory_bandwidth_bytes_per_s=2 * h.memory_bandwidth_bytes_per_s)``.
+
+        A changed figure no longer comes from the original datasheet: unless
+        ``source`` is given too, the copy's source says which fields were changed.
+        """
+        figures = ("memory_bytes", "memory_bandwidth_bytes_per_s", "peak_flop_per_s",
+                   "interconnect_bandwidth_bytes_per_s")
+        changed = [k for k in figures if k in changes and changes[k] != getattr(self, k)]
+        if changed and "source" not in changes:
+            changes["source"] = (f"modified from {self.name} ({', '.join(changed)} changed by the user); "
+                                 f"original source: {self.source}")
         try:
             return dataclasses.replace(self, **changes)
         except TypeError as e:  # an unknown field name

@@ -459,3 +459,11 @@ def test_import_does_not_need_yaml():
     code = "import sys, llmperf.hardware; sys.exit('yaml' in sys.modules)"
     repo = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=repo).returncode == 0
+
+
+def test_replaced_figures_do_not_keep_the_datasheet_citation():
+    h = get_hardware("snapdragon-8-gen-3")
+    x = h.replace(name="what-if", memory_bandwidth_bytes_per_s=50e9)
+    assert x.source.startswith("modified from snapdragon-8-gen-3")
+    assert "memory_bandwidth_bytes_per_s" in x.source
+    assert h.replace(notes="renamed only").source == h.source
