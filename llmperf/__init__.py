@@ -10,6 +10,7 @@ from .hardware import Hardware, HardwareError, get_hardware, hardware_names, lis
 from .models import ModelConfig, ModelConfigError, list_models, load_model, model_names, textbook_model
 from .ops import attention_pairs, build_ops
 from .roofline import matmul_intensity, ridge_point, roofline
+from . import edge, regimes, rooflines, share, tables  # the chapters' computations (numpy/pandas only)
 
 __version__ = "0.1.0"
 

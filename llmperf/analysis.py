@@ -79,15 +79,7 @@ class Setup:
 
     @cached_property
     def _peak_dtype(self) -> str:
-        hw, cd = self.hardware, self.compute_dtype
-        if cd in hw.peak_flop_per_s:
-            return cd
-        if cd in ("bf16", "fp16"):
-            other = "fp16" if cd == "bf16" else "bf16"
-            if other in hw.peak_flop_per_s:
-                return other
-        hw.peak_for(cd)  # raises a clear error
-        return cd
+        return self.hardware.effective_dtype(self.compute_dtype)
 
     @property
     def notes(self) -> list[str]:
@@ -155,7 +147,7 @@ class StepResult:
         self.op_intensity = r["intensity"]
         is_comm = np.asarray([k == "comm" for k in ops.kinds]).reshape((-1,) + (1,) * (d["flops"].ndim - 1))
         self.op_bound = np.where(is_comm, "link", r["bound"])
-        self._bytes_moved = bytes_moved
+        self.op_bytes = bytes_moved  # bytes read + written per operator
         rep = ops.repeats
         self.flops = np.tensordot(rep, d["flops"], axes=(0, 0))
         self.bytes = np.tensordot(rep, bytes_moved, axes=(0, 0))

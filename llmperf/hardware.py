@@ -150,6 +150,23 @@ class Hardware:
                 f"hardware {self.name!r} has no {d} peak; it has: {', '.join(self.peak_flop_per_s)}")
         return self.peak_flop_per_s[d]
 
+    def effective_dtype(self, dtype: str) -> str:
+        """The dtype whose peak runs ``dtype`` work here.
+
+        bf16 and fp16 stand in for each other when the device lists only one
+        (a V100 or an Apple GPU runs a bf16 model's matmuls in fp16); any other
+        missing dtype raises :class:`HardwareError` naming what the device has.
+        """
+        d = canonical_dtype(dtype)
+        if d in self.peak_flop_per_s:
+            return d
+        if d in ("bf16", "fp16"):
+            other = "fp16" if d == "bf16" else "bf16"
+            if other in self.peak_flop_per_s:
+                return other
+        self.peak_for(d)  # raises
+        return d
+
     def ridge_point_for(self, dtype: str) -> float:
         """Arithmetic intensity (FLOP/B) above which ``dtype`` work is compute bound."""
         return self.peak_for(dtype) / self.memory_bandwidth_bytes_per_s

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 import llmperf
 from llmperf import Conventions, analyze, build_ops, decode_step, load_model
-from llmperf.analysis import WorkloadError
 from llmperf.ops import attention_pairs
 
 MiB = 2**20

@@ -467,3 +467,11 @@ def test_replaced_figures_do_not_keep_the_datasheet_citation():
     assert x.source.startswith("modified from snapdragon-8-gen-3")
     assert "memory_bandwidth_bytes_per_s" in x.source
     assert h.replace(notes="renamed only").source == h.source
+
+
+def test_effective_dtype_substitutes_only_16_bit_formats():
+    m2 = get_hardware("apple-m2")
+    assert "bf16" not in m2.peak_flop_per_s and m2.effective_dtype("bf16") == "fp16"
+    assert get_hardware("h100-sxm").effective_dtype("bfloat16") == "bf16"
+    with pytest.raises(HardwareError, match="fp8"):
+        get_hardware("a100-sxm-80gb").effective_dtype("fp8")
