@@ -51,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--allow-unknown-fields", action="store_true",
                    help="ignore config.json fields llmperf does not know (only if they do not change cost)")
     a.add_argument("--json", action="store_true", help="print one JSON object (SI units)")
+    sw = sub.add_parser("sweep", help="step time over a batch x context grid (batch across the columns)")
+    sw.add_argument("--model", required=True)
+    sw.add_argument("--hardware", required=True)
+    sw.add_argument("--batch", default="1,4,16,64,256", help="comma-separated batch sizes")
+    sw.add_argument("--context", default="1024,4096,16384", help="comma-separated cached tokens (prompt tokens for prefill)")
+    sw.add_argument("--phase", choices=["decode", "prefill"], default="decode")
+    sw.add_argument("--metric", choices=["time_s", "tokens_per_s", "bound", "intensity"], default="tokens_per_s")
+    for flag in ("--weight-dtype", "--act-dtype", "--kv-dtype"):
+        sw.add_argument(flag, default=None)
+    sw.add_argument("--tp", type=int, default=1)
+    sw.add_argument("--json", action="store_true", help="print the long table as JSON records (SI units)")
     m = sub.add_parser("models", help="list the model catalog")
     m.add_argument("--json", action="store_true")
     h = sub.add_parser("hardware", help="list the hardware catalog")
@@ -74,6 +85,29 @@ def _analyze(args) -> str:
     return res.report()
 
 
+def _int_list(name, text) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--{name} must be comma-separated integers, got {text!r}") from None
+
+
+def _sweep(args) -> str:
+    from .analysis import sweep
+    opts = {k: v for k, v in (("weight_dtype", args.weight_dtype), ("act_dtype", args.act_dtype),
+                              ("kv_dtype", args.kv_dtype)) if v}
+    df = sweep(args.model, args.hardware, _int_list("batch", args.batch), _int_list("context", args.context),
+               phase=args.phase, tp=args.tp, **opts)
+    if args.json:
+        return df.to_json(orient="records", indent=1)
+    table = df.pivot(index="context", columns="batch", values=args.metric)
+    table.columns = [f"B={b}" for b in table.columns]
+    unit = {"time_s": "step time (s)", "tokens_per_s": "tokens/s", "bound": "bound",
+            "intensity": "intensity (FLOP/B)"}[args.metric]
+    head = f"{args.phase} {unit} of {args.model} on {args.hardware}; rows: context (tokens); roofline lower bound"
+    return head + "\n" + _table(table, False)
+
+
 def _table(df: pd.DataFrame, as_json: bool) -> str:
     if as_json:
         return df.reset_index().to_json(orient="records", indent=1)
@@ -87,6 +121,8 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "analyze":
             out = _analyze(args)
+        elif args.command == "sweep":
+            out = _sweep(args)
         elif args.command == "models":
             from .models import list_models
             out = _table(list_models(), args.json)

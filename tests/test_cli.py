@@ -104,3 +104,20 @@ def test_module_entry_point_runs():
     p = subprocess.run([sys.executable, "-m", "llmperf", "analyze", "--model", "nope", "--hardware", "x"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_sweep_puts_batch_across_the_columns(capsys):
+    code, out, _ = run(capsys, "sweep", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "1,64",
+                       "--context", "1024,8192", "--metric", "time_s")
+    assert code == 0
+    lines = out.splitlines()
+    assert "B=1" in lines[1] and "B=64" in lines[1] and "roofline lower bound" in lines[0]
+    code, out, _ = run(capsys, "sweep", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "1,64",
+                       "--context", "1024,8192", "--json")
+    rows = json.loads(out)
+    assert len(rows) == 4
+    # more cached tokens means more KV bytes per step, so a slower step
+    t = {(r["batch"], r["context"]): r["time_s"] for r in rows}
+    assert t[(64, 8192)] > t[(64, 1024)] and t[(1, 8192)] > t[(1, 1024)]
+    code, _, err = run(capsys, "sweep", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "1,x")
+    assert code == 2 and "comma-separated" in err
