@@ -1,14 +1,14 @@
 """The book builds with no warning, lists every page, and loads nothing from a CDN.
 
 The build is the README's: ``jupyter-book build . -W -n --keep-going``, here
-into a temporary folder so the working tree is left alone.
+into a temporary folder so the working tree is left alone. It runs once per
+test session (the ``book_build`` fixture in conftest.py), shared with the
+browser test (tests/test_browser.py).
 """
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -88,25 +88,11 @@ def test_toc_lists_each_page_once():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """Build the book once for this module; return (html folder, build log)."""
-    out = tmp_path_factory.mktemp("book")
-    cmd = [
-        sys.executable,
-        "-c",
-        "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
-        "build",
-        str(ROOT),
-        "-W",
-        "-n",
-        "--keep-going",
-        "--path-output",
-        str(out),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"jupyter-book build failed (exit {proc.returncode}):\n{log[-6000:]}"
-    return out / "_build" / "html", log
+def built(book_build):
+    """The book, built once per session (``book_build`` in conftest.py); return (html folder, build log)."""
+    log = book_build.log
+    assert book_build.returncode == 0, f"jupyter-book build failed (exit {book_build.returncode}):\n{log[-6000:]}"
+    return book_build.html, log
 
 
 def test_build_has_no_warning(built):
