@@ -260,6 +260,15 @@ def prefill_step(model, hardware, batch=1, prompt_len=1024, past=0, **opts) -> S
                  past, "prefill")
 
 
+def step(model, hardware, batch=1, context=1024, phase: str = "decode", **opts) -> StepResult:
+    """One step of either phase: a decode step after ``context`` cached tokens, or a prefill of ``context`` tokens."""
+    if phase == "decode":
+        return decode_step(model, hardware, batch, context, **opts)
+    if phase == "prefill":
+        return prefill_step(model, hardware, batch, context, **opts)
+    raise WorkloadError(f"phase must be 'decode' or 'prefill', got {phase!r}")
+
+
 def sweep(model, hardware, batch, context, phase: str = "decode", **opts) -> pd.DataFrame:
     """Step time over the grid ``batch x context`` in one vectorized evaluation.
 
@@ -271,14 +280,8 @@ def sweep(model, hardware, batch, context, phase: str = "decode", **opts) -> pd.
     b = np.atleast_1d(_positive_int_array("batch", batch)).astype(float)
     s = np.atleast_1d(np.asarray(context)).astype(float)
     bb, ss = np.meshgrid(b, s, indexing="ij")
-    if phase == "decode":
-        r = decode_step(model, hardware, bb, ss, **opts)
-        tokens = bb
-    elif phase == "prefill":
-        r = prefill_step(model, hardware, bb, ss, **opts)
-        tokens = bb * ss
-    else:
-        raise WorkloadError("phase must be 'decode' or 'prefill'")
+    r = step(model, hardware, bb, ss, phase, **opts)
+    tokens = bb if phase == "decode" else bb * ss
     return pd.DataFrame({
         "batch": bb.ravel().astype(int), "context": ss.ravel().astype(int),
         "flops": r.flops.ravel(), "bytes": r.bytes.ravel(), "intensity": r.intensity.ravel(),

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .analysis import analyze, decode_step, prefill_step
+from .analysis import analyze, step
 from .conventions import Conventions
 from .models import ACTIVATION_FLOP_PER_ELEMENT, ModelConfig, load_model
 from .ops import build_ops
@@ -311,12 +311,7 @@ def time_vs_flop_share(model, hardware, batch, context, phase="decode", **opts) 
     b = np.atleast_1d(np.asarray(batch, dtype=float))
     s = np.atleast_1d(np.asarray(context, dtype=float))
     bb, ss = np.meshgrid(b, s, indexing="ij")
-    if phase == "decode":
-        r = decode_step(model, hardware, bb, ss, **opts)
-    elif phase == "prefill":
-        r = prefill_step(model, hardware, bb, ss, **opts)
-    else:
-        raise ValueError("phase must be 'prefill' or 'decode'")
+    r = step(model, hardware, bb, ss, phase, **opts)
     masks = part_masks(r.ops)
     t = shares(_sum_parts(r.ops, r.op_time_s, masks))
     fl = _sum_parts(r.ops, r.ops.data["flops"], masks)
@@ -356,12 +351,7 @@ def share_over_generation(model, hardware, prompt_len, gen_len, batch=1, every=1
 
 def breakdown(model, hardware, phase="decode", batch=1, context=4096, **opts) -> pd.DataFrame:
     """One row per part: FLOPs, roofline time and their shares of the whole step (display units)."""
-    if phase == "decode":
-        r = decode_step(model, hardware, batch, context, **opts)
-    elif phase == "prefill":
-        r = prefill_step(model, hardware, batch, context, **opts)
-    else:
-        raise ValueError("phase must be 'prefill' or 'decode'")
+    r = step(model, hardware, batch, context, phase, **opts)
     masks = part_masks(r.ops)
     fl = _sum_parts(r.ops, r.ops.data["flops"], masks)
     tm = _sum_parts(r.ops, r.op_time_s, masks)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import analyze, decode_step, prefill_step
+from .analysis import step as _engine_step
 from .dtypes import dtype_bytes
 from .hardware import get_hardware
 from .models import ModelConfig, load_model
@@ -126,11 +127,7 @@ def step(model, hardware=DEFAULT_DEVICE, phase="prefill", batch=1, prompt_len=PR
     ``phase='decode'``: the first decode step after it, with ``prompt_len``
     tokens cached (it attends ``prompt_len + 1`` keys).
     """
-    if phase == "prefill":
-        return prefill_step(model, hardware, batch, prompt_len, **opts)
-    if phase == "decode":
-        return decode_step(model, hardware, batch, prompt_len, **opts)
-    raise ValueError(f"phase must be 'prefill' or 'decode', got {phase!r}")
+    return _engine_step(model, hardware, batch, prompt_len, phase, **opts)
 
 
 def operator_table(model, hardware=DEFAULT_DEVICE, phase="prefill", batch=1, prompt_len=PROMPT_LEN,
