@@ -121,3 +121,18 @@ def test_sweep_puts_batch_across_the_columns(capsys):
     assert t[(64, 8192)] > t[(64, 1024)] and t[(1, 8192)] > t[(1, 1024)]
     code, _, err = run(capsys, "sweep", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "1,x")
     assert code == 2 and "comma-separated" in err
+
+
+def test_user_device_file_on_the_command_line(capsys, tmp_path):
+    dev = tmp_path / "my-npu.yaml"
+    dev.write_text("name: my-npu\ndisplay_name: My NPU\ncategory: edge\nmemory_bytes: 8.0e9\n"
+                   "memory_bandwidth_bytes_per_s: 50.0e9\npeak_flop_per_s:\n  fp16: 10.0e12\n"
+                   "source: my own measurement\n")
+    code, out, err = run(capsys, "analyze", "--model", "qwen2.5-0.5b", "--hardware", str(dev), "--json",
+                         "--act-dtype", "fp16")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["setup"]["hardware"] == "my-npu"
+    # batch-1 decode is memory-bound: a step reads every 2-byte weight (the tied embedding as the lm_head),
+    # 494,032,768 parameters (Qwen2.5-0.5B model card), at 50 GB/s
+    assert 494032768 * 2 / 50e9 < d["summary"]["tpot_first_s"] < 1.05 * 494032768 * 2 / 50e9
