@@ -290,11 +290,17 @@ def build_ops(model: ModelConfig, batch, tokens, past=0, *, phase: str = "prefil
               n_moe, flops=2 * Mk * Fe * D, w=used * Fe * D * w, ar=Mk * Fe * a, aw=Mk * D * a)
         b.add("experts combine", "moe", "elementwise", _fmt(act_dtype, [_dim(Mk), D]), n_moe,
               flops=2 * Mk * D, ar=Mk * D * a, aw=M * D * a)
-        if model.d_shared_expert:
+        if model.d_shared_expert:  # Qwen2-MoE: a gated MLP every token uses, scaled by a sigmoid gate
             Fs = model.d_shared_expert / tp
-            b.add("shared expert", "moe", "matmul", f"{xs} x {_fmt(weight_dtype, [D, _dim(3 * Fs)])}", n_moe,
-                  flops=6 * M * D * Fs + (act_f + 1) * M * Fs + 2 * M * D, w=(3 * D * Fs + D) * w,
-                  ar=M * D * a, aw=M * D * a)
+            sFs = _dim(Fs)
+            b.add("shared expert gate_up", "moe", "matmul", f"{xs} x {_fmt(weight_dtype, [D, _dim(2 * Fs)])}",
+                  n_moe, flops=4 * M * D * Fs, w=2 * D * Fs * w, ar=M * D * a, aw=2 * M * Fs * a)
+            b.add(f"shared expert {model.activation} x up", "moe", "elementwise", _fmt(act_dtype, [sM, sFs]), n_moe,
+                  flops=(act_f + 1) * M * Fs, ar=2 * M * Fs * a, aw=M * Fs * a)
+            b.add("shared expert down", "moe", "matmul", f"{_fmt(act_dtype, [sM, sFs])} x {_fmt(weight_dtype, [sFs, D])}",
+                  n_moe, flops=2 * M * Fs * D, w=Fs * D * w, ar=M * Fs * a, aw=M * D * a)
+            b.add("shared expert gate", "moe", "matmul", f"{xs} x {_fmt(weight_dtype, [D, 1])}", n_moe,
+                  flops=2 * M * D, w=D * w, ar=M * D * a, aw=M * a)
     if tp > 1:
         b.add("MLP all-reduce", "comm", "comm", xs, L, comm=ar_factor * M * D * a)
     b.add("residual add (MLP)", "norm", "elementwise", xs, L, flops=M * D, ar=2 * M * D * a, aw=M * D * a)

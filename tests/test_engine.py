@@ -335,3 +335,16 @@ def test_import_llmperf_needs_only_numpy_and_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_shared_expert_is_read_every_step():
+    # Qwen1.5-MoE-A2.7B: a shared gated expert of width 5632 plus a [D, 1] sigmoid gate in every layer
+    m = load_model("qwen1.5-moe-a2.7b")
+    r = decode_step(m, "h100-sxm", batch=1, context=10)
+    names = r.ops.names
+    shared = sum(r.ops.data["weight_bytes"][names.index(n)]
+                 for n in ("shared expert gate_up", "shared expert down", "shared expert gate"))
+    assert shared == (3 * 2048 * 5632 + 2048) * 2
+    # routed: 4 of 60 experts of width 1408 for one token
+    routed = sum(r.ops.data["weight_bytes"][names.index(n)] for n in ("experts gate_up", "experts down"))
+    assert routed == pytest.approx(4 * 3 * 2048 * 1408 * 2)

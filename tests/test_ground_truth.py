@@ -97,3 +97,12 @@ def test_causal_prefill_is_about_half_the_attention_of_full():
     # the counter's full square has 1024^2 pairs per head; causal keeps 1024*1025/2 of them
     per_layer_full = rec["flops_attention_core"] / m.n_layers / 2
     assert causal.data["flops"][i] == pytest.approx(per_layer_full * 1025 / 2048, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in INDEX if INDEX[n].get("published_active_params_rounded")))
+def test_moe_active_params_match_the_rounded_published_figure(name):
+    """Model cards round active parameters (3.3B, 12.9B, 2.7B): llmperf's exact count rounds to them."""
+    rec = INDEX[name]
+    assert llmperf.load_model(name).params_active == pytest.approx(rec["published_active_params_rounded"], rel=0.02)
+    if rec.get("published_params_rounded"):
+        assert llmperf.load_model(name).params_total == pytest.approx(rec["published_params_rounded"], rel=0.005)
