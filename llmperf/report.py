@@ -141,6 +141,8 @@ def format_report(a) -> str:
              f"conventions: {a.conventions.describe()}",
              f"times: {s['time_basis']}; bytes in decimal MB, memory in GiB"]
     lines += [f"note: {n}" for n in a.setup.notes]
+    if not a.fits:
+        lines.append(f"WARNING: {a.memory_message()}")
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 48,
                            "display.float_format", lambda v: f"{v:,.4g}"):
         lines += ["", "PREFILL (one forward pass over the prompt; per-layer ops repeat L times)",
