@@ -349,10 +349,12 @@ class Analysis:
         cap = f"{mem['memory_capacity_bytes'] / GiB:.2f} GiB of {self.setup.hardware.name}"
         if mem["fits"]:
             return f"fits: {parts} of {cap} per device; max batch {mem['max_batch']}"
-        hint = ("the weights alone do not fit: use more devices (--tp) or a smaller weight dtype"
+        more = "add devices (--tp)" if self.setup.hardware.interconnect_bandwidth_bytes_per_s else \
+            "use a device with more memory"
+        hint = (f"the weights alone do not fit: use a smaller weight dtype or {more}"
                 if mem["weight_bytes"] > mem["memory_capacity_bytes"] else
                 f"the largest batch that fits is {mem['max_batch']}; lower the batch or context, "
-                "quantize the KV cache, or add devices (--tp)")
+                f"quantize the KV cache, or {more}")
         return f"DOES NOT FIT: {parts} needed but only {cap} per device; {hint}"
 
     # --- summary -------------------------------------------------------------
