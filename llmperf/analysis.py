@@ -43,6 +43,15 @@ def _positive_int_array(name, v):
     return a if a.ndim else a.item()
 
 
+def _count_array(name, v):
+    """A non-negative integer (or array of them): a number of cached tokens."""
+    a = np.asarray(v)
+    if a.dtype.kind not in "iuf" or a.size == 0 or np.any(~np.isfinite(a)) or np.any(a < 0) \
+            or np.any(a != np.floor(a)):
+        raise WorkloadError(f"{name} must be a non-negative integer (or an array of them), got {v!r}")
+    return a if a.ndim else a.item()
+
+
 @dataclass(frozen=True)
 class Setup:
     """Everything except the workload sizes: model, device, dtypes, tp, efficiencies, conventions."""
@@ -246,18 +255,14 @@ def make_setup(model, hardware, *, weight_dtype="bf16", act_dtype="bf16", kv_dty
 def decode_step(model, hardware, batch=1, context=1024, **opts) -> StepResult:
     """One decode step for ``batch`` sequences with ``context`` tokens already cached (arrays broadcast)."""
     setup = opts.pop("setup", None) or make_setup(model, hardware, **opts)
-    b = _positive_int_array("batch", batch)
-    s = np.asarray(context)
-    if s.dtype.kind not in "iuf" or np.any(s < 0) or np.any(s != np.floor(s)):
-        raise WorkloadError(f"context must be a non-negative integer, got {context!r}")
-    return _step(setup, b, 1, s if s.ndim else s.item(), "decode")
+    return _step(setup, _positive_int_array("batch", batch), 1, _count_array("context", context), "decode")
 
 
 def prefill_step(model, hardware, batch=1, prompt_len=1024, past=0, **opts) -> StepResult:
     """A prefill (or a prefill chunk of ``prompt_len`` tokens after ``past`` cached ones)."""
     setup = opts.pop("setup", None) or make_setup(model, hardware, **opts)
     return _step(setup, _positive_int_array("batch", batch), _positive_int_array("prompt_len", prompt_len),
-                 past, "prefill")
+                 _count_array("past", past), "prefill")
 
 
 def step(model, hardware, batch=1, context=1024, phase: str = "decode", **opts) -> StepResult:

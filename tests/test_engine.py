@@ -348,3 +348,10 @@ def test_shared_expert_is_read_every_step():
     # routed: 4 of 60 experts of width 1408 for one token
     routed = sum(r.ops.data["weight_bytes"][names.index(n)] for n in ("experts gate_up", "experts down"))
     assert routed == pytest.approx(4 * 3 * 2048 * 1408 * 2)
+
+
+@pytest.mark.parametrize("fn,kw", [(decode_step, dict(context=-1)), (decode_step, dict(context=2.5)),
+                                   (llmperf.prefill_step, dict(past=-3)), (llmperf.prefill_step, dict(past=np.nan))])
+def test_negative_or_fractional_cache_lengths_raise(fn, kw):
+    with pytest.raises(ValueError, match="non-negative integer"):
+        fn("llama-3.2-1b", "h100-sxm", **kw)
