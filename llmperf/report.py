@@ -140,6 +140,11 @@ def format_report(a) -> str:
              f"KV {s['kv_dtype']}",
              f"conventions: {a.conventions.describe()}",
              f"times: {s['time_basis']}; bytes in decimal MB, memory in GiB"]
+    if a.setup.tp > 1:
+        link = a.setup.hardware.interconnect_bandwidth_bytes_per_s
+        lines.append(f"tensor parallel over {a.setup.tp} devices: after attention and after the MLP of every layer an "
+                     f"all-reduce of B*T*D activations sends 2(tp-1)/tp of their bytes per device (ring) over a "
+                     f"{link / 1e9:.0f} GB/s link (per direction, efficiency {a.setup.comm_efficiency:g})")
     lines += [f"note: {n}" for n in a.setup.notes]
     if not a.fits:
         lines.append(f"WARNING: {a.memory_message()}")

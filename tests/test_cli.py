@@ -54,6 +54,7 @@ def test_text_report(capsys):
     assert code == 0
     for word in ("PREFILL", "DECODE", "SUMMARY", "TTFT", "TPOT", "max batch", "conventions", "experts"):
         assert word in out
+    assert "2(tp-1)/tp" in out and "450 GB/s link" in out  # H100 SXM NVLink: 900 GB/s total, 450 per direction
 
 
 def test_not_fitting_is_said(capsys):
