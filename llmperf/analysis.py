@@ -23,7 +23,7 @@ import pandas as pd
 from .conventions import Conventions
 from .dtypes import canonical_dtype, dtype_bytes
 from .hardware import Hardware, get_hardware
-from .models import ModelConfig, load_model
+from .models import ModelConfig, kv_bytes_per_token_layer, kv_cache_bytes, load_model
 from .ops import OpSet, build_ops
 from .roofline import roofline
 
@@ -317,11 +317,9 @@ class Analysis:
         norm_params = 2 * m.d_model * m.n_layers + m.d_model + (2 * m.head_dim * m.n_layers if m.qk_norm else 0)
         wb = dtype_bytes(s.weight_dtype)
         weight_bytes = ((pc["total"] - norm_params) / s.tp + norm_params) * wb
-        kvb = dtype_bytes(s.kv_dtype)
-        per_layer_token = 2 * (m.n_kv_heads // s.tp) * m.head_dim * kvb
+        per_layer_token = kv_bytes_per_token_layer(m, s.kv_dtype, s.tp)
         ctx = self.prompt_len + self.gen_len - 1
-        cached = sum(ctx if w is None else min(ctx, w) for w in m.windows)
-        kv_per_seq = cached * per_layer_token
+        kv_per_seq = float(kv_cache_bytes(m, ctx, 1, s.kv_dtype, s.tp))
         act = self.prefill.activation_peak_bytes()
         if self.decode is not None:
             act = max(float(act), float(np.max(self.decode.activation_peak_bytes())))

@@ -24,8 +24,8 @@ import pandas as pd
 
 from .analysis import analyze, decode_step, prefill_step
 from .dtypes import dtype_bytes
-from .hardware import get_hardware, list_hardware
-from .models import load_model
+from .hardware import HardwareError, get_hardware, list_hardware
+from .models import kv_cache_bytes, load_model
 
 GiB = 2.0 ** 30
 GB = 1e9
@@ -78,8 +78,10 @@ def _hw(h):
 
 def _fp16_peak(hw) -> float:
     """The device's 16-bit float peak (fp16, else bf16)."""
-    p = hw.peak_flop_per_s
-    return p.get("fp16", p.get("bf16", np.nan))
+    try:
+        return hw.peak_for(hw.effective_dtype("fp16"))
+    except HardwareError:
+        return np.nan
 
 
 # --- bytes of one batch-1 decode step ------------------------------------------
@@ -112,11 +114,7 @@ def kv_bytes_per_token(model, context, kv_dtype="fp16"):
     llmperf's convention: the step attends the cache plus its own token, S + 1
     keys, capped by each layer's sliding window.
     """
-    m = _model(model)
-    s = np.asarray(context, dtype=float) + 1.0
-    per_layer = 2.0 * m.n_kv_heads * m.head_dim * dtype_bytes(kv_dtype)
-    keys = sum(s if w is None else np.minimum(s, w) for w in m.windows)
-    return per_layer * keys
+    return kv_cache_bytes(model, np.asarray(context, dtype=float) + 1.0, 1, kv_dtype)
 
 
 def bytes_per_token(model, context=1024, weight_dtype="int4", kv_dtype="fp16", bits_per_weight=None):

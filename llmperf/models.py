@@ -20,7 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
+
+from .dtypes import dtype_bytes
 
 SUPPORTED_MODEL_TYPES = (
     "llama", "mistral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "mixtral", "gemma", "phi3",
@@ -477,6 +480,23 @@ def textbook_model(d_model: int, n_layers: int, n_heads: int, vocab_size: int = 
     return ModelConfig(name=name, model_type="textbook", d_model=d_model, d_ff=d_ff or 4 * d_model,
                        n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_heads,
                        head_dim=d_model // n_heads, vocab_size=vocab_size, mlp="plain", activation="gelu")
+
+
+def kv_bytes_per_token_layer(model, kv_dtype: str = "bf16", tp: int = 1) -> float:
+    """KV-cache bytes one token adds to one layer, per device: a key and a value vector per KV head."""
+    m = load_model(model)
+    return 2.0 * (m.n_kv_heads // tp) * m.head_dim * dtype_bytes(kv_dtype)
+
+
+def kv_cache_bytes(model, context, batch=1, kv_dtype: str = "bf16", tp: int = 1):
+    """KV cache of ``batch`` sequences holding ``context`` tokens each, all layers, per device (arrays broadcast).
+
+    A sliding-window layer keeps at most its window of tokens.
+    """
+    m = load_model(model)
+    t = np.asarray(context, dtype=float)
+    cached = sum(t if w is None else np.minimum(t, w) for w in m.windows)
+    return np.asarray(batch, dtype=float) * cached * kv_bytes_per_token_layer(m, kv_dtype, tp)
 
 
 def kv_heads_check(model: ModelConfig, tp: int) -> None:

@@ -26,8 +26,9 @@ import pandas as pd
 
 from .analysis import analyze, decode_step, make_setup, prefill_step
 from .dtypes import dtype_bytes
-from .hardware import get_hardware, hardware_names
-from .models import load_model
+from .hardware import HardwareError, get_hardware, hardware_names
+from .models import kv_cache_bytes, load_model
+from .rooflines import critical_batch as _critical_batch
 
 #: Precision schemes compared in the chapter: keyword arguments for llmperf.
 #: The compute dtype is the activation dtype (llmperf's default).
@@ -54,10 +55,10 @@ COSTS = ("compute", "weights", "KV cache")
 
 def _peak(hw, dtype: str) -> float:
     """Peak of ``dtype`` on ``hw``; 16-bit falls back from bf16 to fp16; NaN when absent."""
-    p = hw.peak_flop_per_s
-    if dtype in ("bf16", "fp16"):
-        return p.get("bf16", p.get("fp16", float("nan")))
-    return p.get(dtype, float("nan"))
+    try:
+        return hw.peak_for(hw.effective_dtype(dtype))
+    except HardwareError:
+        return float("nan")
 
 
 # -- the critical batch of a weight matmul -----------------------------------
@@ -69,7 +70,7 @@ def critical_batch(ridge, weight_bytes_per_element):
     once (``w`` bytes), so the intensity is ``2B / w`` and reaches the ridge
     point ``R`` at ``B = R w / 2``.
     """
-    return np.asarray(ridge, dtype=float) * weight_bytes_per_element / 2.0
+    return _critical_batch(1.0, 1.0, ridge, weight_bytes_per_element)["approx"]
 
 
 def critical_batch_exact(ridge, d_in, d_out, weight_bytes_per_element, act_bytes_per_element=2.0):
@@ -79,10 +80,7 @@ def critical_batch_exact(ridge, d_in, d_out, weight_bytes_per_element, act_bytes
     Returns ``inf`` where the activations alone keep the matmul memory-bound
     (``R a (d_in + d_out) >= 2 d_in d_out``).
     """
-    R = np.asarray(ridge, dtype=float)
-    denom = 1.0 - R * act_bytes_per_element * (d_in + d_out) / (2.0 * d_in * d_out)
-    with np.errstate(divide="ignore"):
-        return np.where(denom > 0, critical_batch(R, weight_bytes_per_element) / np.where(denom > 0, denom, 1), np.inf)
+    return _critical_batch(d_out, d_in, ridge, weight_bytes_per_element, act_bytes_per_element)["exact"]
 
 
 def critical_batch_table(devices=None, d_in=None, d_out=None) -> pd.DataFrame:
@@ -216,11 +214,7 @@ def matmul_params(model, tp: int = 1) -> float:
 def kv_bytes_read(model, batch, context, kv_dtype="bf16", tp: int = 1):
     """KV-cache bytes one decode step reads per device: each layer reads K and V of
     its ``min(S + 1, window)`` keys for each of the ``B`` sequences."""
-    m = load_model(model)
-    keys = np.asarray(context, dtype=float) + 1.0
-    per_key = 2.0 * (m.n_kv_heads // tp) * m.head_dim * dtype_bytes(kv_dtype)
-    layers_keys = sum(keys if w is None else np.minimum(keys, w) for w in m.windows)
-    return np.asarray(batch, dtype=float) * layers_keys * per_key
+    return kv_cache_bytes(model, np.asarray(context, dtype=float) + 1.0, batch, kv_dtype, tp)
 
 
 def step_time_model(model, hardware, batch, context, *, weight_dtype="bf16", act_dtype="bf16", kv_dtype=None,

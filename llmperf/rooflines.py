@@ -191,21 +191,26 @@ def scheme_curves(n, k, m_values, schemes=None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _runnable_schemes(h: Hardware, schemes=None):
+    """``(scheme, weight dtype, activation dtype, compute dtype, ridge)`` for each scheme ``h`` can run
+    (a scheme whose compute dtype the device lacks, fp8 on an A100, is left out)."""
+    for s in schemes or list(SCHEMES):
+        wd, ad, cd = SCHEMES[s]
+        try:
+            yield s, wd, ad, cd, ridge_for(h, cd)
+        except HardwareError:
+            continue
+
+
 def scheme_ridges(n, k, devices=CHART_DEVICES, schemes=None) -> pd.DataFrame:
     """Per device and scheme: the compute dtype's ridge and the critical batch of a ``[k, n]`` weight.
 
     A scheme whose compute dtype the device lacks (fp8 on an A100) is left out.
     """
-    schemes = schemes or list(SCHEMES)
     rows = []
     for d in devices:
         h = get_hardware(d)
-        for s in schemes:
-            wd, ad, cd = SCHEMES[s]
-            try:
-                r = ridge_for(h, cd)
-            except HardwareError:
-                continue
+        for s, wd, ad, cd, r in _runnable_schemes(h, schemes):
             cb = critical_batch(n, k, r, dtype_bytes(wd), dtype_bytes(ad))
             rows.append({"device": h.name, "Scheme": s, "Compute dtype": cd, "Ridge (FLOP/B)": r,
                          "Critical batch (exact)": float(cb["exact"]), "Critical batch (R w / 2)": float(cb["approx"])})
@@ -289,16 +294,10 @@ def decode_step_summary(model="llama-3.1-8b", device="h100-sxm", batch=1, contex
 def scheme_table(model="llama-3.1-8b", device="h100-sxm", batch=1, context=1024, schemes=None,
                  operator="gate_proj") -> pd.DataFrame:
     """How each precision scheme moves a decode step and one of its matmuls on the roof."""
-    schemes = schemes or list(SCHEMES)
     h = get_hardware(device)
     m = load_model(model)
     rows = []
-    for s in schemes:
-        wd, ad, cd = SCHEMES[s]
-        try:
-            ridge = ridge_for(h, cd)
-        except HardwareError:
-            continue
+    for s, wd, ad, cd, ridge in _runnable_schemes(h, schemes):
         r = decode_step(m, h, batch, context, weight_dtype=wd, act_dtype=ad, kv_dtype=ad, compute_dtype=cd)
         i = r.ops.names.index(operator)
         k_dim, n_dim = _matmul_dims(m, operator)

@@ -24,7 +24,7 @@ from .analysis import analyze, decode_step, prefill_step
 from .analysis import step as _engine_step
 from .dtypes import dtype_bytes
 from .hardware import get_hardware
-from .models import ModelConfig, load_model
+from .models import ModelConfig, kv_bytes_per_token_layer, kv_cache_bytes, load_model
 
 #: The six models of the chapter, by catalog name.
 SEED_MODELS = ("qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "llama-3.2-1b", "llama-2-7b", "llama-2-70b")
@@ -193,23 +193,6 @@ def step_totals(model, hardware=DEFAULT_DEVICE, batch=1, prompt_len=PROMPT_LEN, 
 
 
 # --- KV cache ---------------------------------------------------------------------
-
-def kv_bytes_per_token_layer(model, kv_dtype="bf16") -> float:
-    """KV-cache bytes one token adds to one layer: a key and a value vector per KV head, ``2 K H`` elements."""
-    m = load_model(model)
-    return 2.0 * m.n_kv_heads * m.head_dim * dtype_bytes(kv_dtype)
-
-
-def kv_cache_bytes(model, context, batch=1, kv_dtype="bf16"):
-    """KV cache of ``batch`` sequences holding ``context`` tokens, all layers (arrays broadcast).
-
-    A sliding-window layer keeps at most its window of tokens.
-    """
-    m = load_model(model)
-    S = np.asarray(context, dtype=float)
-    cached = sum(S if w is None else np.minimum(S, w) for w in m.windows)
-    return np.asarray(batch, dtype=float) * cached * kv_bytes_per_token_layer(m, kv_dtype)
-
 
 def kv_cache_table(models=SEED_MODELS, context=PROMPT_LEN, batch=1, kv_dtype="bf16") -> pd.DataFrame:
     """KV cache per token, per layer and in total at ``context`` tokens (binary units: capacity)."""

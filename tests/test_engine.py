@@ -355,3 +355,13 @@ def test_shared_expert_is_read_every_step():
 def test_negative_or_fractional_cache_lengths_raise(fn, kw):
     with pytest.raises(ValueError, match="non-negative integer"):
         fn("llama-3.2-1b", "h100-sxm", **kw)
+
+
+def test_kv_cache_bytes_by_hand_and_with_windows():
+    # Llama-3.1-8B: 32 layers x 8 KV heads x 128 x (K and V) x 2 bytes = 128 KiB per token
+    assert llmperf.kv_cache_bytes("llama-3.1-8b", 1000, batch=3) == 3 * 1000 * 32 * 8 * 128 * 2 * 2
+    assert llmperf.kv_cache_bytes("llama-3.1-8b", 1000, kv_dtype="fp8", tp=2) == 1000 * 32 * 4 * 128 * 2
+    # Mistral-7B keeps at most its 4096-token window in every layer
+    assert llmperf.kv_cache_bytes("mistral-7b", 10_000) == llmperf.kv_cache_bytes("mistral-7b", 4096)
+    v = llmperf.kv_cache_bytes("mistral-7b", np.array([10, 4096, 9999]))
+    assert v.shape == (3,) and v[0] < v[1] == v[2]
