@@ -24,12 +24,44 @@ BOUND_COLORS = {"compute": "#d62728", "memory": "#1f77b4", "link": "#2ca02c"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 MAX_ROWS = 20_000
+#: Significant figures kept in the data a chart embeds. A chart's stored output carries its
+#: data; the last bits of a float differ from one BLAS kernel or CPU to another, so the data
+#: are rounded to far more digits than a reader can see but far fewer than a float has.
+CHART_DIGITS = 6
+
+
+def round_significant(values, digits: int = CHART_DIGITS):
+    """``values`` (array-like of floats) rounded to ``digits`` significant figures, vectorized."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=float)
+    out = x.copy()
+    ok = np.isfinite(x) & (x != 0)
+    mag = np.floor(np.log10(np.abs(x[ok])))
+    scale = 10.0 ** (digits - 1 - mag)
+    out[ok] = np.round(x[ok] * scale) / scale
+    return out
+
+
+def _rounded(data, max_rows=MAX_ROWS):
+    """Altair data transformer: the default one, after rounding every float column."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        data = data.copy()
+        for col in data.columns:
+            if pd.api.types.is_float_dtype(data[col]):
+                data[col] = round_significant(data[col].to_numpy())
+    return alt.utils.data.to_values(alt.utils.data.limit_rows(data, max_rows=max_rows))
+
+
+alt.data_transformers.register("llmperf", _rounded)
 
 
 def enable() -> None:
     """Use the renderer and data settings the book is built with (call once per notebook)."""
     alt.renderers.enable("default")
-    alt.data_transformers.enable("default", max_rows=MAX_ROWS)
+    alt.data_transformers.enable("llmperf", max_rows=MAX_ROWS)
 
 
 def bound_scale() -> alt.Scale:

@@ -1,29 +1,115 @@
-"""Exercise answers that a student (or a teacher's grader) can check.
+"""The book's exercises: statements, worked solutions, per-student variants, checking.
 
-Each chapter's module in this package defines one function per exercise,
-registered under the exercise's label in the book (``roofline-ex1`` ...) with
-:func:`exercise`. The book's solution dropdowns call these same functions, so
-the printed answer and the checked answer cannot drift apart.
+Each chapter's module in this package registers one function per exercise
+under the exercise's label in the book (``roofline-ex1`` ...) with
+:func:`exercise`. The function takes the exercise's numbers as keyword
+arguments (their defaults are the book's version) and returns a
+:class:`Worked`: the statement with those numbers, the parts a student
+submits (each with its unit and tolerance), and the worked solution, all
+computed by llmperf. The book's solution dropdowns display that same object,
+so the printed solution and the checked answer cannot drift apart.
 
->>> from llmperf.exercises import check
->>> check("roofline-ex1", 25.0)          # doctest: +SKIP
+>>> from llmperf.exercises import check, variant
+>>> check("roofline-ex1", {"bf16": 247, "fp8": 493})          # doctest: +SKIP
+>>> v = variant("roofline-ex1", seed=7); print(v.prompt)      # doctest: +SKIP
+>>> check("roofline-ex1", {...}, seed=7)                      # doctest: +SKIP
 """
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
+import os
 import pkgutil
-from typing import Any, Callable
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
-_REGISTRY: dict[str, Callable[[], Any]] = {}
+__all__ = ["Part", "Worked", "Check", "exercise", "labels", "answer", "worked", "variant", "check",
+           "variant_count", "graded_mode"]
 
 
-def exercise(label: str):
-    """Register the decorated zero-argument function as the answer to ``label``."""
+@dataclass(frozen=True)
+class Part:
+    """One thing a student submits: its value, unit and how close counts as right.
+
+    ``rel`` is the relative tolerance (0 means exact: counts, integers,
+    strings and booleans); ``abs`` an absolute one for values near zero.
+    """
+
+    value: Any
+    unit: str = ""
+    rel: float = 0.01
+    abs: float = 0.0
+    what: str = ""          # a few words naming the quantity, for hints ("bf16 ridge")
+    #: For open design questions: a function of the submitted value that returns None when
+    #: the submission is acceptable, else a hint. ``value`` is then one acceptable answer.
+    accept: Any = None
+
+    def __post_init__(self):
+        v = self.value
+        if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+            object.__setattr__(self, "value", v.item())
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            raise ValueError(f"an exercise answer must be finite, got {self.value}")
+
+
+@dataclass(frozen=True)
+class Worked:
+    """An exercise with its numbers: statement, parts to submit and worked solution.
+
+    ``prompt`` and ``solution`` are Markdown (MyST math with ``$...$``).
+    ``parts`` maps each submitted name to its :class:`Part`; an exercise with a
+    single number uses the name ``"answer"`` and is submitted as a bare value.
+    """
+
+    prompt: str
+    parts: Mapping[str, Part]
+    solution: str
+    label: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def answer(self):
+        """What a correct submission looks like: a value, or a dict of values by part name."""
+        if set(self.parts) == {"answer"}:
+            return self.parts["answer"].value
+        return {k: p.value for k, p in self.parts.items()}
+
+    def form(self) -> str:
+        """One line saying how to submit: the names, units and tolerance."""
+        def one(name, p):
+            tol = "exact" if p.rel == 0 and p.abs == 0 else f"within {p.rel:.0%}" if p.rel else f"± {p.abs:g}"
+            unit = f" in {p.unit}" if p.unit else ""
+            return f"{name}{unit} ({tol})"
+        if set(self.parts) == {"answer"}:
+            return "Submit one value" + one("", self.parts["answer"]).rstrip() + "."
+        return "Submit a dict with " + "; ".join(one(f"'{k}'", p) for k, p in self.parts.items()) + "."
+
+    def _repr_markdown_(self) -> str:
+        return self.solution
+
+    def __repr__(self) -> str:
+        return self.solution
+
+
+_REGISTRY: dict[str, Callable[..., Worked]] = {}
+_VARIANTS: dict[str, dict[str, list]] = {}
+
+
+def exercise(label: str, variants: Mapping[str, Any] | None = None):
+    """Register the decorated function as exercise ``label``.
+
+    The function takes keyword arguments with defaults (the book's numbers)
+    and returns a :class:`Worked`. ``variants`` maps some of those argument
+    names to the values a per-student variant may draw from (a list or
+    range); every combination must make a sensible exercise.
+    """
     def deco(fn):
         if label in _REGISTRY and _REGISTRY[label] is not fn:
             raise ValueError(f"exercise {label!r} registered twice")
         _REGISTRY[label] = fn
+        _VARIANTS[label] = {k: list(v) for k, v in (variants or {}).items()}
         fn.exercise_label = label
         return fn
     return deco
@@ -31,7 +117,8 @@ def exercise(label: str):
 
 def _load_all():
     for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
 
 
 def labels() -> list[str]:
@@ -40,37 +127,120 @@ def labels() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def answer(label: str):
-    """The answer to exercise ``label``, computed now by llmperf."""
+def _fn(label: str):
     _load_all()
     if label not in _REGISTRY:
         raise KeyError(f"no exercise {label!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[label]()
+    return _REGISTRY[label]
 
 
-def _close(given, expected, rel):
-    if isinstance(expected, bool) or isinstance(expected, str):
-        return given == expected
-    if isinstance(expected, (int, float)):
-        try:
-            g = float(given)
-        except (TypeError, ValueError):
-            return False
-        return math.isclose(g, float(expected), rel_tol=rel, abs_tol=1e-12)
-    if isinstance(expected, dict):
-        return isinstance(given, dict) and set(given) == set(expected) and all(
-            _close(given[k], expected[k], rel) for k in expected)
-    if isinstance(expected, (list, tuple)):
-        return len(given) == len(expected) and all(_close(g, e, rel) for g, e in zip(given, expected))
-    return given == expected
+def graded_mode() -> bool:
+    """True when the environment variable ``LLMPERF_GRADED`` is set (a graded assignment).
 
-
-def check(label: str, given, rel: float = 0.02) -> bool:
-    """True if ``given`` matches the answer to ``label`` within ``rel`` (2 % by default).
-
-    Numbers compare with a relative tolerance; strings and booleans exactly;
-    dicts and lists element by element.
+    In graded mode the package does not hand out answers: :func:`answer`,
+    :func:`worked` and :func:`variant`'s ``.answer``/``.solution`` raise, and
+    :func:`check` says only whether a submission is right.
     """
-    ok = _close(given, answer(label), rel)
-    print(f"{label}: {'correct' if ok else 'not yet'}")
-    return ok
+    return os.environ.get("LLMPERF_GRADED", "").strip() not in ("", "0", "false", "no")
+
+
+def _params_for(label: str, seed: int | None) -> dict:
+    space = _VARIANTS[label]
+    if seed is None or not space:
+        return {}
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    names = sorted(space)
+    combos = list(itertools.product(*(space[n] for n in names)))
+    # a fixed, label-specific order of the combinations; seed s picks entry s mod N,
+    # so N consecutive seeds give N different variants and the same seed always the same one
+    offset = zlib.crc32(label.encode())
+    step = _coprime_step(len(combos), offset)
+    idx = (offset + seed * step) % len(combos)
+    return dict(zip(names, combos[idx]))
+
+
+def _coprime_step(n: int, salt: int) -> int:
+    if n <= 1:
+        return 1
+    s = 1 + salt % n
+    while math.gcd(s, n) != 1:
+        s += 1
+    return s
+
+
+def variant_count(label: str) -> int:
+    """How many different variants exercise ``label`` has (1: its numbers are fixed)."""
+    _fn(label)
+    space = _VARIANTS[label]
+    return math.prod(len(v) for v in space.values()) if space else 1
+
+
+def _worked(label: str, seed: int | None) -> Worked:
+    fn = _fn(label)
+    params = _params_for(label, seed)
+    w = fn(**params)
+    if not isinstance(w, Worked):
+        raise TypeError(f"exercise {label!r} must return a Worked, got {type(w).__name__}")
+    return Worked(prompt=w.prompt, parts=w.parts, solution=w.solution, label=label, params=params)
+
+
+def worked(label: str, seed: int | None = None) -> Worked:
+    """The exercise ``label`` with its worked solution (the book's version, or a seed's variant)."""
+    if graded_mode():
+        raise PermissionError("solutions are not available in a graded assignment")
+    return _worked(label, seed)
+
+
+def answer(label: str, seed: int | None = None):
+    """The answer to exercise ``label`` (a value, or a dict by part name), computed now by llmperf."""
+    if graded_mode():
+        raise PermissionError("answers are not available in a graded assignment")
+    return _worked(label, seed).answer
+
+
+def variant(label: str, seed: int) -> Worked:
+    """Exercise ``label`` with a student's own numbers, drawn reproducibly from ``seed``.
+
+    ``.prompt`` is the statement to hand out and ``.answer`` the key; the same
+    seed always gives the same variant. In graded mode only ``.prompt`` is
+    available.
+    """
+    w = _worked(label, seed)
+    if graded_mode():
+        return Worked(prompt=w.prompt, parts={}, solution="", label=label, params=w.params)
+    return w
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict on a submission: ``correct`` and a ``hint`` (empty when correct)."""
+
+    label: str
+    correct: bool
+    hint: str = ""
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def __repr__(self) -> str:
+        return f"{self.label}: " + ("correct" if self.correct else f"not yet. {self.hint}".strip())
+
+    def _ipython_display_(self):
+        """Nothing: :func:`check` has already printed its line (a notebook would show it twice)."""
+
+
+def check(label: str, value, seed: int | None = None, quiet: bool = False) -> Check:
+    """Check ``value`` against exercise ``label`` (or the variant of ``seed``); print one line.
+
+    Returns a :class:`Check` whose ``.hint`` names the part that is wrong and,
+    where it recognises one, the slip (GB for GiB, ms for s, a factor of 2 ...).
+    """
+    from ._check import judge  # the comparison and its hints live apart
+
+    w = _worked(label, seed)
+    ok, hint = judge(w, value, reveal=not graded_mode())
+    result = Check(label, ok, "" if ok else hint)
+    if not quiet:
+        print(repr(result))
+    return result
