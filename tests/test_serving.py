@@ -1,0 +1,94 @@
+"""Serving formulas (llmperf.serving) against independent derivations and simulations."""
+import numpy as np
+import pytest
+
+import llmperf
+from llmperf import serving as sv
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.6, 0.8, 0.95])
+@pytest.mark.parametrize("gamma", [1, 3, 7])
+def test_expected_tokens_matches_a_simulation_of_acceptances(alpha, gamma):
+    # simulate: gamma drafted tokens, each accepted with probability alpha until the first rejection,
+    # plus the token the target always adds
+    rng = np.random.default_rng(12345)
+    accepted = rng.random((200_000, gamma)) < alpha
+    run = np.cumprod(accepted, axis=1).sum(axis=1) + 1
+    assert float(sv.expected_tokens_per_step(alpha, gamma)) == pytest.approx(run.mean(), rel=0.01)
+
+
+def test_expected_tokens_limits():
+    assert float(sv.expected_tokens_per_step(1.0, 4)) == 5          # every draft accepted
+    assert float(sv.expected_tokens_per_step(0.0, 4)) == 1          # only the target's own token
+    assert np.all(np.diff(sv.expected_tokens_per_step(0.7, np.arange(10))) > 0)
+
+
+def test_speedup_is_expected_tokens_over_cost_and_free_drafts_approach_the_limit():
+    # Leviathan et al. (2023), Theorem 3.8, evaluated by hand for alpha=0.8, gamma=3, c=0.05:
+    # (1 - 0.8**4) / ((1 - 0.8) * (3*0.05 + 1)) = 0.5904 / 0.2 / 1.15
+    assert float(sv.speculative_speedup(0.8, 3, 0.05)) == pytest.approx(0.5904 / 0.2 / 1.15, rel=1e-12)
+    assert float(sv.speculative_speedup(0.8, 50, 0.0)) == pytest.approx(1 / (1 - 0.8), rel=1e-4)
+
+
+def test_speculative_decoding_pays_at_batch_1_and_not_at_a_large_compute_bound_batch():
+    small = sv.speculative_decoding("llama-3.1-8b", "llama-3.2-1b", "h100-sxm", alpha=0.8, batch=1)
+    assert small["speedup"][0] == pytest.approx(1.0)             # gamma = 0 is plain decoding
+    assert small["speedup"].max() > 1.5
+    big = sv.speculative_decoding("llama-3.1-8b", "llama-3.2-1b", "h100-sxm", alpha=0.8, batch=512)
+    assert big["speedup"][1:].max() < small["speedup"][1:].max()
+
+
+def test_paged_blocks_waste_only_the_last_block_tail():
+    # one sequence of 17 tokens, blocks of 16: 2 blocks = 32 slots hold 17 tokens
+    r = sv.paged_kv("llama-3.1-8b", [10], [7], block_size=16, max_len=64)
+    share = dict(zip(r["scheme"], r["token_share"]))
+    assert share["paged (16-token blocks)"] == pytest.approx(17 / 32)
+    assert share["contiguous to 64 tokens"] == pytest.approx(17 / 64)
+    per_token = 32 * 8 * 128 * 2 * 2   # Llama-3.1-8B: L=32, K=8, H=128, K and V, 2 bytes
+    assert r["bytes_per_sequence"][0] == pytest.approx(17 * per_token)
+
+
+def test_paged_fits_more_sequences_than_contiguous():
+    rng = np.random.default_rng(0)
+    p, o = rng.integers(50, 1500, 500), rng.integers(10, 500, 500)
+    r = sv.paged_kv("llama-3.1-8b", p, o, max_len=2048, kv_memory_bytes=40e9)
+    fit = dict(zip(r["scheme"], r["sequences_fit"]))
+    per_token = 32 * 8 * 128 * 2 * 2
+    slots = [-(-(a + b) // 16) * 16 for a, b in zip(p.tolist(), o.tolist())]   # whole blocks, by hand
+    assert fit["paged (16-token blocks)"] == (40e9 // (sum(slots) / len(slots) * per_token))
+    assert fit["contiguous to 2048 tokens"] == (40e9 // (2048 * per_token))
+    assert fit["paged (16-token blocks)"] > fit["contiguous to 2048 tokens"]
+
+
+def test_prefix_caching_interpolates_between_miss_and_hit():
+    r = sv.prefix_caching("llama-3.1-8b", "h100-sxm", 2048, 1536, np.array([0.0, 0.5, 1.0]), sharing_sequences=8)
+    assert r["ttft_expected_s"][0] == pytest.approx(float(r["ttft_miss_s"]))
+    assert r["ttft_expected_s"][2] == pytest.approx(float(r["ttft_hit_s"]))
+    assert float(r["ttft_hit_s"]) < float(r["ttft_miss_s"])
+    assert float(r["kv_bytes_saved"]) == pytest.approx(7 * 1536 * 32 * 8 * 128 * 2 * 2)
+
+
+def test_continuous_batching_obeys_littles_law_and_saturates():
+    rates = np.array([1.0, 4.0, 16.0, 64.0, 1e5])
+    r = sv.continuous_batching("llama-3.1-8b", "h100-sxm", rates, 512, 128)
+    ok = r["stable"]
+    assert ok[:3].all() and not ok[-1]
+    # Little's law: running sequences = rate x (output tokens x step time)
+    assert np.allclose(r["batch"][ok], np.maximum(rates[ok] * 128 * r["step_s"][ok], 1), rtol=1e-3)
+    assert np.all(np.diff(r["step_s"][ok]) >= 0)                  # more load, slower steps
+    assert np.allclose(r["tokens_per_s"][ok], rates[ok] * 128)
+
+
+@pytest.mark.parametrize("bad", [dict(alpha=1.5), dict(alpha=-0.1), dict(alpha=float("nan"))])
+def test_bad_probabilities_are_refused(bad):
+    with pytest.raises(llmperf.WorkloadError, match="probability"):
+        sv.expected_tokens_per_step(bad["alpha"], 3)
+
+
+def test_bad_lengths_are_refused():
+    with pytest.raises(llmperf.WorkloadError, match="prefix_len"):
+        sv.prefix_caching("llama-3.1-8b", "h100-sxm", 100, 100, 0.5)
+    with pytest.raises(llmperf.WorkloadError, match="max_len"):
+        sv.paged_kv("llama-3.1-8b", [100], [100], max_len=50)
+    with pytest.raises(llmperf.WorkloadError, match="gamma"):
+        sv.expected_tokens_per_step(0.5, -1)
