@@ -23,6 +23,7 @@ from .analysis import WorkloadError, decode_step, make_setup, prefill_step
 from .models import kv_cache_bytes, load_model
 
 __all__ = ["expected_tokens_per_step", "speculative_speedup", "speculative_decoding", "paged_kv",
+           "static_batching_utilization", "parallel_plans",
            "prefix_caching", "continuous_batching", "ServingResult"]
 
 
@@ -255,3 +256,78 @@ def continuous_batching(model, hardware, arrival_rate, prompt_len, output_len, *
          "Little's law: running sequences = arrival rate x output length x step time",
          "TTFT without queueing delay (a lower bound on the mean)",
          f"memory allows at most {int(cap)} running sequences at mean context {mean_ctx:.0f}"))
+
+
+def static_batching_utilization(output_len, batch) -> np.ndarray:
+    """Share of decode slots doing useful work when a batch runs until its longest request ends.
+
+    ``output_len`` is a sample of output lengths (whole numbers); it is cut
+    into consecutive batches of ``batch`` requests (a partial last batch is
+    dropped). A static batch keeps all its ``batch`` slots for ``max(G)``
+    steps but generates only ``sum(G)`` tokens; continuous batching refills a
+    slot as soon as its request ends, so its utilization is 1 in steady state.
+    Returns one utilization per batch size (``batch`` may be an array).
+    """
+    g = np.asarray(_count("output_len", np.atleast_1d(output_len), minimum=1), dtype=float)
+    sizes = np.atleast_1d(_count("batch", batch, minimum=1))
+    out = np.empty(sizes.shape, dtype=float)
+    for i, b in enumerate(sizes.astype(int)):  # one reshape per batch size, not per request
+        n = (len(g) // b) * b
+        if n == 0:
+            raise WorkloadError(f"a sample of {len(g)} output lengths cannot fill a batch of {b}")
+        groups = g[:n].reshape(-1, b)
+        out[i] = groups.sum() / (groups.max(axis=1).sum() * b)
+    return out
+
+
+def parallel_plans(model, hardware, n_devices: int, *, tpot_target_s: float, prompt_len: int = 1024,
+                   gen_len: int = 256, batches=2 ** np.arange(0, 11), **opts):
+    """Ways to use ``n_devices`` for one model: tensor (tp), pipeline (pp) parallel groups, and replicas.
+
+    For every split ``tp × pp × replicas = n_devices`` that fits in memory, the
+    TPOT at batch 1 (the best latency it can give) and the largest generated
+    tokens/s of all replicas at any batch in ``batches`` whose TPOT meets
+    ``tpot_target_s``. A pipeline of ``pp`` stages keeps ``pp`` batches in
+    flight (one per stage), so its throughput counts ``pp`` batches per step
+    time while each sequence still waits for every stage. A pandas DataFrame,
+    one row per plan, best throughput first.
+    """
+    import pandas as pd
+
+    from .analysis import analyze
+
+    n = int(_count("n_devices", n_devices, minimum=1))
+    target = float(tpot_target_s)
+    if not np.isfinite(target) or target <= 0:
+        raise WorkloadError("tpot_target_s must be a positive number of seconds")
+    rows = []
+    for tp in (d for d in range(1, n + 1) if n % d == 0):
+        for pp in (d for d in range(1, n // tp + 1) if (n // tp) % d == 0):
+            reps = n // (tp * pp)
+            label = f"tp {tp} × pp {pp} × {reps} replica{'s' if reps > 1 else ''}"
+            try:
+                one = analyze(model, hardware, batch=1, prompt_len=prompt_len, gen_len=gen_len, tp=tp, pp=pp, **opts)
+            except (WorkloadError, ValueError) as exc:  # heads not divisible, more stages than layers ...
+                rows.append({"Plan": label, "tp": tp, "pp": pp, "Replicas": reps, "Fits": False,
+                             "TPOT at batch 1 (s)": np.nan, "Best batch": np.nan, "Tokens/s at target": np.nan,
+                             "Note": str(exc).split("\n")[0]})
+                continue
+            if not one.fits:
+                rows.append({"Plan": label, "tp": tp, "pp": pp, "Replicas": reps, "Fits": False,
+                             "TPOT at batch 1 (s)": np.nan, "Best batch": np.nan, "Tokens/s at target": np.nan,
+                             "Note": "does not fit in memory"})
+                continue
+            cap = int(one.summary["max_batch"])
+            b = np.asarray([x for x in np.atleast_1d(batches) if 1 <= x <= cap], dtype=float)
+            ctx = prompt_len + gen_len / 2
+            t = decode_step(model, hardware, batch=b, context=ctx, tp=tp, pp=pp, **opts).time_s
+            ok = t <= target
+            tput = np.where(ok, reps * pp * b / t, 0.0)
+            best = int(np.argmax(tput)) if ok.any() else None
+            rows.append({"Plan": label, "tp": tp, "pp": pp, "Replicas": reps, "Fits": True,
+                         "TPOT at batch 1 (s)": float(one.summary["tpot_s"]),
+                         "Best batch": float(b[best]) if best is not None else np.nan,
+                         "Tokens/s at target": float(tput[best]) if best is not None else np.nan,
+                         "Note": "" if best is not None else "misses the TPOT target at every batch"})
+    df = pd.DataFrame(rows)
+    return df.sort_values("Tokens/s at target", ascending=False, na_position="last").reset_index(drop=True)

@@ -92,3 +92,25 @@ def test_bad_lengths_are_refused():
         sv.paged_kv("llama-3.1-8b", [100], [100], max_len=50)
     with pytest.raises(llmperf.WorkloadError, match="gamma"):
         sv.expected_tokens_per_step(0.5, -1)
+
+
+def test_static_batching_utilization_by_hand():
+    assert sv.static_batching_utilization([1, 3], 2)[0] == pytest.approx(4 / (3 * 2))
+    assert sv.static_batching_utilization([7] * 64, [1, 8, 64]).tolist() == [1.0, 1.0, 1.0]
+    rng = np.random.default_rng(1)
+    u = sv.static_batching_utilization(rng.geometric(1 / 200, 4096), [1, 4, 16, 64])
+    assert u[0] == 1.0 and np.all(np.diff(u) < 0)          # larger batches wait longer for their longest request
+
+
+def test_parallel_plans_cover_every_split_and_replicas_scale_throughput():
+    df = sv.parallel_plans("llama-3.1-8b", "h100-sxm", 4, tpot_target_s=0.02, batches=[1, 8, 64])
+    assert sorted(zip(df.tp, df.pp, df.Replicas)) == sorted(
+        (t, p, 4 // (t * p)) for t in (1, 2, 4) for p in (1, 2, 4) if 4 % (t * p) == 0)
+    assert ((df.tp * df.pp * df.Replicas) == 4).all()
+    # four independent replicas: four times what one device does at its best batch within the target
+    t = llmperf.decode_step("llama-3.1-8b", "h100-sxm", batch=np.array([1.0, 8, 64]), context=1024 + 128).time_s
+    single = max(b / x for b, x in zip([1, 8, 64], t) if x <= 0.02)
+    row = df[(df.tp == 1) & (df.pp == 1)].iloc[0]
+    assert row["Tokens/s at target"] == pytest.approx(4 * single)
+    met = df.dropna(subset=["Tokens/s at target"])
+    assert (met["TPOT at batch 1 (s)"] <= 0.02).all()
