@@ -23,7 +23,7 @@ from .analysis import WorkloadError, decode_step, make_setup, prefill_step
 from .models import kv_cache_bytes, load_model
 
 __all__ = ["expected_tokens_per_step", "speculative_speedup", "speculative_decoding", "paged_kv",
-           "static_batching_utilization", "parallel_plans",
+           "static_batching_utilization", "parallel_plans", "kv_memory_usage",
            "prefix_caching", "continuous_batching", "ServingResult"]
 
 
@@ -331,3 +331,44 @@ def parallel_plans(model, hardware, n_devices: int, *, tpot_target_s: float, pro
                          "Note": "" if best is not None else "misses the TPOT target at every batch"})
     df = pd.DataFrame(rows)
     return df.sort_values("Tokens/s at target", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def _ceil_sum(n, b):
+    """sum_{i=1}^{n} ceil(i / b), elementwise over integer arrays ``n`` (closed form)."""
+    q, r = np.divmod(n, b)
+    return b * q * (q + 1) // 2 + r * (q + 1)
+
+
+def kv_memory_usage(prompt_len, output_len, *, max_len, block_size=16) -> ServingResult:
+    """Share of reserved KV-cache memory that holds token states, averaged over every decode step.
+
+    Each request holds ``prompt + g`` tokens at its ``g``-th decode step
+    (``g = 1 .. output``). Three ways to reserve memory for it:
+
+    - contiguous to ``max_len`` tokens from the start (Orca "Max" in the vLLM paper);
+    - contiguous to its own final length ``prompt + output`` (Orca "Oracle": the
+      length known in advance, which no real system knows);
+    - paged, in blocks of ``block_size`` tokens allocated as they fill (vLLM).
+
+    The share is the sum over all requests and steps of the tokens held, over
+    the sum of the slots reserved (closed forms, no per-step loop). This is
+    the idealized share: no external fragmentation of the allocator, no
+    preemption, every request alone in its reservation.
+    """
+    p = np.asarray(_count("prompt_len", np.atleast_1d(prompt_len), minimum=1), dtype=np.int64)
+    g = np.asarray(_count("output_len", np.atleast_1d(output_len), minimum=1), dtype=np.int64)
+    if p.shape != g.shape:
+        raise WorkloadError("prompt_len and output_len must have the same length (one pair per request)")
+    top = int(_count("max_len", max_len, minimum=1))
+    if np.any(p + g > top):
+        raise WorkloadError(f"a request of {int((p + g).max())} tokens is longer than max_len={top}")
+    b = int(_count("block_size", block_size, minimum=1))
+    held = (g * p + g * (g + 1) // 2).sum()
+    reserved = {"contiguous to max_len (Orca Max)": (g * top).sum(),
+                "contiguous to the final length (Orca Oracle)": (g * (p + g)).sum(),
+                f"paged, {b}-token blocks (vLLM)": (b * (_ceil_sum(p + g, b) - _ceil_sum(p, b))).sum()}
+    return ServingResult(
+        {"scheme": np.array(list(reserved)), "token_share": np.array([held / v for v in reserved.values()])},
+        ("averaged over every decode step of every request (time-weighted)",
+         "idealized: no external fragmentation, no preemption, no swapping",
+         f"max_len = {top} tokens"))
