@@ -281,7 +281,7 @@ def static_batching_utilization(output_len, batch) -> np.ndarray:
 
 
 def parallel_plans(model, hardware, n_devices: int, *, tpot_target_s: float, prompt_len: int = 1024,
-                   gen_len: int = 256, batches=2 ** np.arange(0, 11), **opts):
+                   gen_len: int = 256, batches=None, **opts):
     """Ways to use ``n_devices`` for one model: tensor (tp), pipeline (pp) parallel groups, and replicas.
 
     For every split ``tp × pp × replicas = n_devices`` that fits in memory, the
@@ -289,7 +289,8 @@ def parallel_plans(model, hardware, n_devices: int, *, tpot_target_s: float, pro
     tokens/s of all replicas at any batch in ``batches`` whose TPOT meets
     ``tpot_target_s``. A pipeline of ``pp`` stages keeps ``pp`` batches in
     flight (one per stage), so its throughput counts ``pp`` batches per step
-    time while each sequence still waits for every stage. A pandas DataFrame,
+    time while each sequence still waits for every stage. ``batches`` defaults
+    to 64 sizes from 1 to 4,096, evenly spaced on a log scale. A pandas DataFrame,
     one row per plan, best throughput first.
     """
     import pandas as pd
@@ -297,6 +298,8 @@ def parallel_plans(model, hardware, n_devices: int, *, tpot_target_s: float, pro
     from .analysis import analyze
 
     n = int(_count("n_devices", n_devices, minimum=1))
+    if batches is None:  # 64 batch sizes from 1 to 4096, evenly spaced on a log scale
+        batches = np.unique(np.round(np.geomspace(1, 4096, 64)))
     target = float(tpot_target_s)
     if not np.isfinite(target) or target <= 0:
         raise WorkloadError("tpot_target_s must be a positive number of seconds")

@@ -12,9 +12,10 @@ from ..book import tidy
 def _serve(model, device, rate, prompt_len, output_len):
     r = sv.continuous_batching(model, device, [rate], prompt_len, output_len)
     ok = bool(r["stable"][0])
-    row = {"Running sequences": r["batch"][0], "TPOT (ms)": r["step_s"][0] * 1e3, "TTFT (ms)": r["ttft_s"][0] * 1e3,
-           "Generated tokens/s": rate * output_len if ok else float("nan"),
-           "Keeps up": "yes" if ok else "no: the queue grows (a dash: no steady throughput)"}
+    nan = float("nan")  # no steady state when the queue grows: shown as a dash
+    row = {"Running sequences": r["batch"][0] if ok else nan, "TPOT (ms)": r["step_s"][0] * 1e3 if ok else nan,
+           "TTFT (ms)": r["ttft_s"][0] * 1e3 if ok else nan, "Generated tokens/s": rate * output_len if ok else nan,
+           "Keeps up": "yes" if ok else "no: the queue grows"}
     return tidy(pd.DataFrame([row]))
 
 
