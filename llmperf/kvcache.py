@@ -139,3 +139,137 @@ def architecture_table(n_layers, n_heads, head_dim, *, n_kv_heads=8, kv_lora_ran
     df = pd.DataFrame(rows)
     df["Relative to MHA"] = df["KV bytes per token"] / df["KV bytes per token"].iloc[0]
     return df
+
+
+# --- the catalog's models (the chapter "The KV Cache and Its Variants") -------------------------------
+
+def _attention_label(m) -> str:
+    if getattr(m, "is_mla", False):
+        return "MLA"
+    if m.n_kv_heads == m.n_heads:
+        return "MHA"
+    if m.n_kv_heads == 1:
+        return "MQA"
+    return f"GQA ({m.n_heads // m.n_kv_heads} heads per KV head)"
+
+
+def _pattern(m) -> str:
+    w = [x for x in m.windows]
+    chunks = getattr(m, "chunks", None) or ()
+    chunked = [c for c in chunks if c]
+    if chunked:
+        return f"{len(chunked)} of {m.n_layers} layers chunked ({chunked[0]:,} tokens)"
+    local = [x for x in w if x is not None]
+    if not local:
+        return "full attention"
+    if len(local) == m.n_layers:
+        return f"every layer windowed ({local[0]:,} tokens)"
+    return f"{len(local)} of {m.n_layers} layers windowed ({local[0]:,} tokens)"
+
+
+def catalog_table(models=None, context: int = 32768, kv_dtype: str = "bf16"):
+    """KV cache of one sequence for every catalog model: per token at the start, averaged over ``context``
+    tokens (windows and chunks cap some layers), the whole context, and against the weights.
+
+    A pandas DataFrame, one row per model, smallest cache per token first.
+    """
+    import pandas as pd
+
+    from .dtypes import dtype_bytes as _db
+    from .models import kv_cache_bytes, load_model, model_names
+
+    rows = []
+    for name in (models or model_names()):
+        m = load_model(name)
+        first = float(kv_cache_bytes(m, 1, 1, kv_dtype))
+        whole = float(kv_cache_bytes(m, context, 1, kv_dtype))
+        weights = m.params_total * _db("bf16") if not callable(m.params_total) else m.params_total() * _db("bf16")
+        rows.append({"Model": name, "Attention": _attention_label(m), "Layers": _pattern(m),
+                     "KV per token, first token (KiB)": first / 2**10,
+                     f"KV per token, averaged over {context:,} (KiB)": whole / context / 2**10,
+                     f"KV of {context:,} tokens (GiB)": whole / 2**30,
+                     "KV / bf16 weights": whole / weights})
+    df = pd.DataFrame(rows)
+    return df.sort_values(f"KV per token, averaged over {context:,} (KiB)").reset_index(drop=True)
+
+
+def max_sequences(models, hardware, contexts, kv_dtype: str = "bf16", weight_dtype: str = "bf16"):
+    """Largest number of sequences of each context length whose KV caches fit beside the weights.
+
+    One row per model, one column per context (the engine's memory model: weights, KV cache and activation
+    peak per device). A pandas DataFrame of whole numbers; 0 means not even one sequence fits.
+    """
+    import pandas as pd
+
+    from .analysis import analyze
+
+    out = {}
+    for name in models:
+        row = {}
+        for s in contexts:
+            a = analyze(name, hardware, batch=1, prompt_len=int(s), gen_len=1, kv_dtype=kv_dtype,
+                        weight_dtype=weight_dtype)
+            row[f"S={int(s):,}"] = int(a.summary["max_batch"]) if a.fits else 0
+        out[name] = row
+    return pd.DataFrame(out).T
+
+
+def window_curve(models, contexts, kv_dtype: str = "bf16"):
+    """KV bytes per token of context against the context length (long format, for a chart)."""
+    import pandas as pd
+
+    from .models import kv_cache_bytes, load_model
+
+    S = np.unique(np.round(np.asarray(contexts, dtype=float)))  # whole numbers of tokens
+    frames = []
+    for name in models:
+        m = load_model(name)
+        frames.append(pd.DataFrame({"Model": name, "Context (tokens)": S,
+                                    "KV per token (KiB)": kv_cache_bytes(m, S, 1, kv_dtype) / S / 2**10,
+                                    "KV cache (GiB)": kv_cache_bytes(m, S, 1, kv_dtype) / 2**30}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def attention_intensity_table(models, hardware, batch: int = 8, context: int = 4096):
+    """Intensity of the fused decode attention of each model (from the engine) against the sharing factor N/K."""
+    import pandas as pd
+
+    from .analysis import decode_step
+    from .models import load_model
+
+    rows = []
+    for name in models:
+        m = load_model(name)
+        r = decode_step(m, hardware, batch=batch, context=context)
+        names = list(r.ops.names)
+        i = next(j for j, n in enumerate(names) if n.startswith("attention (fused)"))
+        inten = float(np.asarray(r.op_intensity)[i].reshape(-1)[0])
+        # MLA caches one latent for all heads: it has no key-value heads to share (NaN, shown as a dash)
+        share = float("nan") if getattr(m, "is_mla", False) else m.n_heads / m.n_kv_heads
+        rows.append({"Model": name, "Attention": _attention_label(m), "N / K": share,
+                     "Decode attention intensity (FLOP/B)": inten})
+    return pd.DataFrame(rows)
+
+
+def mla_decode_compare(model, hardware, contexts, batch: int = 1, tp: int = 1):
+    """Decode attention of an MLA model, absorbed (latent space) against expanded (transformers' code).
+
+    Per context: FLOP and bytes of the attention block of one decode step (all layers) and the step time,
+    for both conventions. A pandas DataFrame.
+    """
+    import pandas as pd
+
+    from .analysis import decode_step
+
+    rows = []
+    for conv in ("absorbed", "expanded"):
+        for s in contexts:
+            r = decode_step(model, hardware, batch=batch, context=int(s), tp=tp, mla=conv)
+            groups = list(r.ops.groups)
+            rep = np.asarray(r.ops.repeats, dtype=float)
+            mask = np.array([g == "attention" for g in groups])
+            flops = float(np.sum(rep[mask] * np.asarray(r.ops.data["flops"]).reshape(len(groups), -1)[mask, 0]))
+            moved = float(np.sum(rep[mask] * np.asarray(r.op_bytes).reshape(len(groups), -1)[mask, 0]))
+            rows.append({"Decode": conv, "Context (tokens)": int(s), "Attention GFLOP": flops / 1e9,
+                         "Attention GB moved": moved / 1e9, "Step time (ms)": float(np.ravel(r.time_s)[0]) * 1e3})
+    return pd.DataFrame(rows)
