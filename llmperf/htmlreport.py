@@ -238,7 +238,8 @@ def report_html(model, hardware, *, batch: int = 1, prompt_len: int = 1024, gen_
     if serving_rates is not None:
         from .serving import continuous_batching
 
-        r = continuous_batching(model, hardware, serving_rates, prompt_len, gen_len, **opts)
+        step_opts = {k: v for k, v in opts.items() if k != "memory_fraction"}  # a step has no memory budget
+        r = continuous_batching(model, hardware, serving_rates, prompt_len, gen_len, **step_opts)
         import pandas as pd
 
         t = pd.DataFrame({"Arrival rate (requests/s)": r["arrival_rate"], "Running sequences": r["batch"],
