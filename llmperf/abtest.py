@@ -22,8 +22,8 @@ import numpy as np
 __all__ = ["ABResult", "compare", "relative_difference", "bootstrap_interval", "bootstrap_distribution",
            "t_interval", "t_quantile", "normal_cdf", "normal_quantile", "summary_interval",
            "expected_max_normal", "expected_max_of_noise", "best_of_many_samples", "simulate_best_of_many",
-           "share_below", "shrink_toward_mean", "rounds_for_halfwidth", "apparent_drift_difference",
-           "qkv_split_experiment", "qkv_block_experiment", "experiment_table", "machine_info", "LLAMA7B_QKV"]
+           "share_below", "examine_claims", "shrink_toward_mean", "rounds_for_halfwidth", "apparent_drift_difference",
+           "qkv_split_experiment", "qkv_block_experiment", "experiment_table", "difference_summary", "reference_run", "machine_info", "LLAMA7B_QKV"]
 
 
 def _finite_1d(name, x):
@@ -266,7 +266,7 @@ def apparent_drift_difference(rounds: int, drift: float, design: str = "alternat
     else:
         raise ValueError("design must be 'blocked', 'fixed' or 'alternate'")
     a, b = 1 + drift * a_slot, 1 + drift * b_slot
-    return float(b.mean() / a.mean() - 1)
+    return round(float(b.mean() / a.mean() - 1), 12) + 0.0  # rounding: an exact cancellation shows as 0
 
 
 @dataclass(frozen=True)
@@ -310,17 +310,20 @@ class ABResult:
         return self.sentence()
 
 
-def compare(fn_a, fn_b, *, rounds: int = 30, inner: int = 50, warmup: int = 3, level: float = 0.95,
+def compare(fn_a, fn_b, *, rounds: int = 30, inner: int = 50,
+            warmup: int = 3, level: float = 0.95,
             seed: int = 0) -> ABResult:
-    """Time ``fn_a`` and ``fn_b`` in interleaved rounds; report the median relative difference with a
-    bootstrap interval.
+    """Time ``fn_a`` and ``fn_b`` in interleaved rounds; report the
+    median relative difference with a bootstrap interval.
 
-    Each round calls each function ``inner`` times in a row and records the mean time per call; the order
-    within a round alternates (A then B, B then A) so neither side always runs first. ``warmup`` rounds are
-    run and discarded.
+    Each round calls each function ``inner`` times in a row and records
+    the mean time per call; the order within a round alternates (A then
+    B, B then A) so neither side always runs first. ``warmup`` rounds
+    are run and discarded.
     """
     if rounds < 5 or inner < 1 or warmup < 0:
-        raise ValueError("use at least 5 rounds, 1 call per round and warmup >= 0")
+        raise ValueError("use at least 5 rounds, 1 call per round "
+                         "and warmup >= 0")
     a_t, b_t = [], []
 
     def once(fn):
@@ -330,7 +333,7 @@ def compare(fn_a, fn_b, *, rounds: int = 30, inner: int = 50, warmup: int = 3, l
         return (time.perf_counter() - t0) / inner
 
     gc_was_on = gc.isenabled()
-    gc.disable()  # as timeit does: a garbage collection inside one side's round is noise
+    gc.disable()  # as timeit does: a collection inside one round is noise
     try:
         for r in range(warmup + rounds):
             if r % 2 == 0:
@@ -345,7 +348,33 @@ def compare(fn_a, fn_b, *, rounds: int = 30, inner: int = 50, warmup: int = 3, l
             gc.enable()
     a, b = np.asarray(a_t), np.asarray(b_t)
     d = relative_difference(a, b)
-    return ABResult(a, b, float(np.median(d)), bootstrap_interval(d, np.median, level, seed=seed), level)
+    lo_hi = bootstrap_interval(d, np.median, level, seed=seed)
+    return ABResult(a, b, float(np.median(d)), lo_hi, level)
+
+
+def examine_claims(mean: float, sd: float, n: int, best: float | None = None, level: float = 0.95):
+    """What a report's mean, standard deviation and count of per-configuration gains (in %) imply,
+    if the configurations were independent measurements of one effect plus normal noise.
+
+    Returns a table (quantity, value, unit): the t interval of the mean gain, the best and worst of
+    ``n`` that noise alone is expected to give around that mean, the expected number of configurations
+    that measure a loss, and (with ``best``) the chance that the largest of ``n`` reaches ``best``.
+    """
+    import pandas as pd
+
+    lo, hi = summary_interval(mean, sd, n, level)
+    e_max = expected_max_normal(int(n))
+    below = share_below(0.0, mean, sd)
+    rows = [(f"{level:.0%} interval of the mean: low", lo, "%"),
+            (f"{level:.0%} interval of the mean: high", hi, "%"),
+            (f"expected best of {n}", mean + sd * e_max, "%"),
+            (f"expected worst of {n}", mean - sd * e_max, "%"),
+            ("expected configurations measuring a loss", n * below, f"of {n}"),
+            ("share measuring a loss", 100 * below, "%")]
+    if best is not None:
+        p_best = 1 - normal_cdf((best - mean) / sd) ** int(n)
+        rows.append((f"chance the best of {n} reaches {best:g} %", 100 * p_best, "%"))
+    return pd.DataFrame(rows, columns=["Quantity", "Value", "Unit"]).set_index("Quantity")
 
 
 # --- the seed's experiment: q/k/v split sizes, cached or built afresh ---------------------------------
@@ -360,7 +389,13 @@ def machine_info() -> dict:
         load = [round(float(v), 2) for v in os.getloadavg()]
     except (OSError, AttributeError):
         load = None
-    info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"machine": platform.machine(), "processor": cpu,
             "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
             "cpus": os.cpu_count(), "load_average": load,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
@@ -439,16 +474,54 @@ def qkv_block_experiment(batch: int = 1, tokens: int = 128, *, rounds: int = 20,
             "distinguishable": r.distinguishable}
 
 
+def difference_summary(results) -> "pandas.DataFrame":
+    """Per comparison: mean, median and interquartile range of the per-round relative differences, with the
+    95 % t interval of the mean and the bootstrap interval of the median (all in %)."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        d = 100 * relative_difference(r["a_s"], r["b_s"])
+        q1, q3 = np.quantile(d, [0.25, 0.75])
+        tl, th = t_interval(d)
+        bl, bh = bootstrap_interval(d, np.median)
+        rows.append({"B": r["batch"], "T": r["tokens"], "Run": RUN_LABELS.get(r["comparison"], r["comparison"]),
+                     "Mean (%)": float(d.mean()), "Median (%)": float(np.median(d)), "IQR (%)": float(q3 - q1),
+                     "t, mean (%)": f"{_sig(tl)} to {_sig(th)}",
+                     "Bootstrap, median (%)": f"{_sig(bl)} to {_sig(bh)}"})
+    return pd.DataFrame(rows)
+
+
+def _sig(x) -> str:
+    from .book import significant
+    return significant(x, 3)
+
+
+def reference_run() -> dict:
+    """The book's stored reference run of the q/k/v split experiment (``scripts/benchmark_split.py``)."""
+    import json
+    from importlib import resources
+
+    text = resources.files("llmperf").joinpath("data/measurements/qkv_split_reference.json").read_text()
+    return json.loads(text)
+
+
+#: short labels of the comparisons in tables
+RUN_LABELS = {"cached vs fresh": "A/B", "fresh vs fresh (A/A)": "A/A", "projection + split": "block A/B"}
+
+
 def experiment_table(results) -> "pandas.DataFrame":
-    """One row per comparison of :func:`qkv_split_experiment` (or a stored run), in µs and %."""
+    """One row per comparison of :func:`qkv_split_experiment` (or a stored run): median times per call of
+    A and B (µs), the median relative difference with its bootstrap interval (%), and whether the interval
+    excludes zero. ``Run`` labels: A/B = cached vs fresh, A/A = fresh vs fresh, block A/B = projection + split."""
     import pandas as pd
 
     rows = []
     for r in results:
         a, b = np.asarray(r["a_s"]), np.asarray(r["b_s"])
         lo, hi = r["interval"]
-        rows.append({"B": r["batch"], "T": r["tokens"], "Comparison": r["comparison"],
-                     "Median A (µs)": float(np.median(a)) * 1e6, "Median B (µs)": float(np.median(b)) * 1e6,
-                     "Difference (%)": 100 * r["median_difference"], "Low (%)": 100 * lo, "High (%)": 100 * hi,
-                     "Excludes 0": "yes" if (lo > 0 or hi < 0) else "no"})
+        rows.append({"B": r["batch"], "T": r["tokens"], "Run": RUN_LABELS.get(r["comparison"], r["comparison"]),
+                     "A (µs)": float(np.median(a)) * 1e6, "B (µs)": float(np.median(b)) * 1e6,
+                     "Diff. (%)": 100 * r["median_difference"], "Low (%)": 100 * lo, "High (%)": 100 * hi,
+                     "Excl. 0": "yes" if (lo > 0 or hi < 0) else "no"})
     return pd.DataFrame(rows)

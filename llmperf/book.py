@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-__all__ = ["Text", "glue", "fmt", "significant", "tidy"]
+__all__ = ["Text", "glue", "fmt", "significant", "source", "tidy"]
 
 _GLUE_PREFIX = "application/papermill.record/"
 
@@ -133,3 +133,24 @@ def tidy(df, digits: int = 3, missing: str = "–", int_columns=None):
                 else:
                     out.at[idx, col] = significant(vv, digits)
     return out
+
+
+def source(obj, language: str = "python"):
+    """The source code of a function or class, shown as a code block.
+
+    Use it (in a ``remove-input`` cell) where a page shows the code that does
+    the work: its output is Markdown with a fenced code block, which the static
+    book, JupyterLab with jupyterlab-myst, Colab and a plain Jupyter all
+    render. A ``{literalinclude}`` directive shows in the static book only:
+    jupyterlab-myst renders it as nothing.
+    """
+    import inspect
+    import re
+    import textwrap
+
+    from IPython.display import Markdown
+
+    text = textwrap.dedent(inspect.getsource(obj)).rstrip()
+    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (longest + 1)
+    return Markdown(f"{fence}{language}\n{text}\n{fence}")

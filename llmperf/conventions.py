@@ -12,6 +12,7 @@ _CHOICES = {
     "logits": ("last", "all"),
     "tied_embeddings": ("once", "twice"),
     "decode_kv": ("inclusive", "exclusive"),
+    "mla": ("absorbed", "expanded"),
 }
 
 
@@ -42,6 +43,15 @@ class Conventions:
         ``"inclusive"`` (default): a decode step after S cached tokens attends
         S + 1 keys (the cache plus the current token, as Hugging Face does).
         ``"exclusive"``: it attends S keys (some tools' simplification).
+    mla
+        Decode attention of multi-head latent attention (DeepSeek-V2/V3; other
+        models ignore it). ``"absorbed"`` (default, what serving engines such as
+        vLLM and SGLang run): the key and value up-projections are folded into
+        the query and the output, and attention runs over the cached latent
+        (``kv_lora_rank + qk_rope_head_dim`` per position, shared by all heads).
+        ``"expanded"`` (what the transformers code runs): each step re-expands
+        every cached latent through ``kv_b_proj`` into per-head keys and values.
+        Prefill is expanded under both; the cache holds the latent under both.
     """
 
     attention_flops: str = "causal"
@@ -49,6 +59,7 @@ class Conventions:
     flash_attention: bool = True
     tied_embeddings: str = "once"
     decode_kv: str = "inclusive"
+    mla: str = "absorbed"
 
     def __post_init__(self):
         for k, allowed in _CHOICES.items():
@@ -65,7 +76,8 @@ class Conventions:
         """One line saying which rules a result used."""
         return (f"attention FLOPs {self.attention_flops}; logits for {self.logits} prompt token(s) in prefill; "
                 f"flash attention {'on' if self.flash_attention else 'off'}; tied embeddings counted "
-                f"{self.tied_embeddings}; decode attends {'cache + 1' if self.decode_kv == 'inclusive' else 'cache'} keys")
+                f"{self.tied_embeddings}; decode attends {'cache + 1' if self.decode_kv == 'inclusive' else 'cache'} keys; "
+                f"MLA decode {self.mla}")
 
 
 DEFAULT = Conventions()

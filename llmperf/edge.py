@@ -86,11 +86,12 @@ def _fp16_peak(hw) -> float:
 
 # --- bytes of one batch-1 decode step ------------------------------------------
 def streamed_weight_params(model) -> int:
-    """Parameters a batch-1 decode step reads: the active ones, less an untied input embedding.
+    """Parameters a batch-1 decode step reads.
 
-    The input embedding is a lookup: one row per token, not the whole table. A
-    tied embedding is read in full anyway, as the lm_head. An MoE step reads
-    only the experts its token is routed to (``params_active``).
+    The active ones, less an untied input embedding: that embedding
+    is a lookup, one row per token, not the whole table. A tied
+    embedding is read in full anyway, as the lm_head. An MoE step
+    reads only the experts its token is routed to (params_active).
     """
     m = _model(model)
     pc = m.param_counts()
@@ -122,11 +123,18 @@ def bytes_per_token(model, context=1024, weight_dtype="int4", kv_dtype="fp16", b
     return weight_bytes_per_token(model, weight_dtype, bits_per_weight) + kv_bytes_per_token(model, context, kv_dtype)
 
 
-def bandwidth_ceiling(model, device, context=1024, weight_dtype="int4", kv_dtype="fp16",
-                      memory_efficiency=1.0, bits_per_weight=None):
-    """Upper bound on batch-1 decode tokens/s: bandwidth x efficiency / bytes per step."""
-    bw = _hw(device).memory_bandwidth_bytes_per_s * memory_efficiency
-    return bw / bytes_per_token(model, context, weight_dtype, kv_dtype, bits_per_weight)
+def bandwidth_ceiling(model, device, context=1024, weight_dtype="int4",
+                      kv_dtype="fp16", memory_efficiency=1.0,
+                      bits_per_weight=None):
+    """Upper bound on batch-1 decode tokens/s.
+
+    Bandwidth x efficiency / bytes read per step (weights + KV cache).
+    """
+    hw = _hw(device)
+    bw = hw.memory_bandwidth_bytes_per_s * memory_efficiency
+    step_bytes = bytes_per_token(model, context, weight_dtype, kv_dtype,
+                                 bits_per_weight)
+    return bw / step_bytes
 
 
 def decode_tokens_per_s(model, device, context=1024, weight_dtype="int4", kv_dtype="fp16", memory_efficiency=1.0):
@@ -158,11 +166,14 @@ def device_table(devices=None) -> pd.DataFrame:
 
 
 def ceiling_table(models=EDGE_MODELS, devices=None, weight_dtypes=WEIGHT_DTYPES, context=1024,
-                  kv_dtype="fp16") -> pd.DataFrame:
+                  kv_dtype="fp16", usable_fraction=USABLE_FRACTION) -> pd.DataFrame:
     """Long table: for each model, device and weight dtype, bytes per step and the tokens/s ceiling.
 
-    Also llmperf's full decode step (``Decode (tokens/s)``), which moves a little
-    more than weights + KV (activations, norms), so it sits just below the ceiling.
+    Also llmperf's full decode step (``decode (tokens/s)``), which moves a little
+    more than weights + KV (activations, norms), so it sits just below the ceiling,
+    and ``fits``: whether one sequence of ``context`` tokens fits in the
+    ``usable_fraction`` of the device's memory (a ceiling of a configuration that
+    does not fit is a number on paper; tables and charts flag it).
     """
     rows = []
     devices = devices or edge_devices()
@@ -173,10 +184,12 @@ def ceiling_table(models=EDGE_MODELS, devices=None, weight_dtypes=WEIGHT_DTYPES,
             wb = weight_bytes_per_token(m, dt)
             for d in devices:
                 bw = _hw(d).memory_bandwidth_bytes_per_s
-                rows.append({"model": m, "params (B)": params / 1e9, "device": d, "weights": dt,
+                rows.append({"model": m, "Params (billions)": params / 1e9, "device": d, "weights": dt,
                              "weights read (GB)": wb / GB, "KV read (GB)": kv / GB,
                              "bandwidth (GB/s)": bw / GB, "ceiling (tokens/s)": bw / (wb + kv),
-                             "decode (tokens/s)": float(decode_tokens_per_s(m, d, context, dt, kv_dtype))})
+                             "decode (tokens/s)": float(decode_tokens_per_s(m, d, context, dt, kv_dtype)),
+                             "fits": bool(analyze(m, d, 1, int(context), 1, weight_dtype=dt, act_dtype="fp16",
+                                                  kv_dtype=kv_dtype, memory_fraction=usable_fraction).fits)})
     return pd.DataFrame(rows)
 
 
@@ -210,7 +223,7 @@ def fits_table(models=EDGE_MODELS, devices=None, weight_dtypes=WEIGHT_DTYPES, co
                 a = analyze(m, d, 1, int(context), 1, weight_dtype=dt, act_dtype="fp16", kv_dtype=kv_dtype,
                             memory_fraction=usable_fraction)
                 s = a.summary
-                rows.append({"model": m, "params (B)": s["params_total"] / 1e9, "weights": dt, "device": d,
+                rows.append({"model": m, "Params (billions)": s["params_total"] / 1e9, "weights": dt, "device": d,
                              "needed (GiB)": s["memory_total_bytes"] / GiB,
                              "device memory (GiB)": _hw(d).memory_bytes / GiB,
                              "usable (GiB)": s["memory_capacity_bytes"] / GiB, "fits": s["fits"]})
@@ -230,47 +243,69 @@ def largest_fitting(device, weight_dtype="int4", models=EDGE_MODELS, context=409
     """The model with the most parameters (of ``models``) that fits, or None."""
     t = fits_table(models, [device], (weight_dtype,), context, usable_fraction)
     t = t[t["fits"]]
-    return None if t.empty else str(t.sort_values("params (B)").iloc[-1]["model"])
+    return None if t.empty else str(t.sort_values("Params (billions)").iloc[-1]["model"])
+
+
+def largest_table(fits: pd.DataFrame, missing: str = "–") -> pd.DataFrame:
+    """Devices down, weight dtypes across: the model with the most parameters that fits, from :func:`fits_table`.
+
+    ``missing`` (a dash) where no model of the list fits.
+    """
+    devices = list(dict.fromkeys(fits["device"]))
+    dtypes = list(dict.fromkeys(fits["weights"]))
+    out = pd.DataFrame(missing, index=pd.Index(devices, name="device"), columns=dtypes)
+    ok = fits[fits["fits"]].sort_values("Params (billions)", kind="stable")
+    for (d, dt), g in ok.groupby(["device", "weights"], sort=False):
+        out.loc[d, dt] = str(g.iloc[-1]["model"])
+    return out
 
 
 # --- checking a claim -----------------------------------------------------------
-def check_claim(model, device, tokens_per_s, weight_dtype="int4", context=1024, kv_dtype="fp16",
-                bits_per_weight=None, plausible_fraction=0.8) -> dict:
+def check_claim(model, device, tokens_per_s, weight_dtype="int4",
+                context=1024, kv_dtype="fp16", bits_per_weight=None,
+                plausible_fraction=0.8) -> dict:
     """Is a claimed batch-1 decode speed possible on this device?
 
-    Returns the ceiling (tokens/s at 100 % of peak bandwidth), the ratio
-    claim / ceiling, the bandwidth the claim implies and a verdict:
+    Returns the ceiling (tokens/s at 100 % of peak bandwidth), the
+    ratio claim / ceiling, the bandwidth the claim implies, the memory
+    needed and a verdict:
 
-    * ratio <= ``plausible_fraction`` (0.8: sustained bandwidth rarely exceeds
-      80 % of peak): plausible;
-    * up to 1: at the ceiling, only with near-peak bandwidth: ask for details;
-    * above 1: not plain batch-1 decoding of that model at that precision:
-      the claim needs speculative decoding (several tokens per pass over the
-      weights), a smaller model or lower precision than stated, batching
-      (aggregate tokens/s, not one user's), or it mixes up units (prefill
-      tokens/s, or tokens/s of a different device);
-    * "does not fit in memory at this precision" when the weights, the KV
-      cache of ``context`` tokens and the activations exceed the device's
+    * ratio <= ``plausible_fraction`` (0.8: sustained bandwidth rarely
+      exceeds 80 % of peak): plausible;
+    * up to 1: at the ceiling, only with near-peak bandwidth;
+    * above 1: not plain batch-1 decoding of that model at that
+      precision: speculative decoding (several tokens per pass over
+      the weights), a smaller model or fewer bits than stated,
+      batching (aggregate tokens/s), or prefill tokens/s;
+    * "does not fit in memory" when the weights, the KV cache of
+      ``context`` tokens and the activations exceed the device's
       whole memory.
     """
     hw = _hw(device)
-    bpt = float(bytes_per_token(model, context, weight_dtype, kv_dtype, bits_per_weight))
-    bw = hw.memory_bandwidth_bytes_per_s
-    ceiling = bw / bpt
+    bpt = float(bytes_per_token(model, context, weight_dtype, kv_dtype,
+                                bits_per_weight))
+    ceiling = hw.memory_bandwidth_bytes_per_s / bpt
     ratio = float(tokens_per_s) / ceiling
-    implied = float(tokens_per_s) * bpt
     if ratio <= plausible_fraction:
-        verdict = f"plausible: needs {ratio:.0%} of peak bandwidth"
+        verdict = f"plausible ({ratio:.0%} of peak bandwidth)"
     elif ratio <= 1.0:
-        verdict = f"at the ceiling: needs {ratio:.0%} of peak bandwidth"
+        verdict = f"at the ceiling ({ratio:.0%} of peak bandwidth)"
     else:
-        verdict = f"exceeds the ceiling {ratio:.2f}x: not plain batch-1 decoding"
-    fits = analyze(model, device, 1, int(context), 1, weight_dtype=weight_dtype, act_dtype="fp16",
-                   kv_dtype=kv_dtype).summary["fits"]
-    return {"model": _model(model).name, "device": hw.name, "weights": weight_dtype, "context": int(context),
-            "claimed_tokens_per_s": float(tokens_per_s), "bytes_per_token": bpt, "ceiling_tokens_per_s": ceiling,
-            "ratio": ratio, "implied_bandwidth_bytes_per_s": implied, "fits_in_memory": bool(fits),
-            "verdict": verdict if fits else "does not fit in memory at this precision"}
+        verdict = f"exceeds the ceiling {ratio:.2f}x"
+    mem = analyze(model, device, 1, int(context), 1,
+                  weight_dtype=weight_dtype, act_dtype="fp16",
+                  kv_dtype=kv_dtype).summary
+    fits = bool(mem["fits"])
+    return {"model": _model(model).name, "device": hw.name,
+            "weights": weight_dtype, "context": int(context),
+            "claimed_tokens_per_s": float(tokens_per_s),
+            "bytes_per_token": bpt, "ceiling_tokens_per_s": ceiling,
+            "ratio": ratio,
+            "implied_bandwidth_bytes_per_s": float(tokens_per_s) * bpt,
+            "fits_in_memory": fits,
+            "memory_needed_bytes": float(mem["memory_total_bytes"]),
+            "memory_bytes": float(hw.memory_bytes),
+            "verdict": verdict if fits else "does not fit in memory"}
 
 
 def claims_table(claims) -> pd.DataFrame:
@@ -280,7 +315,7 @@ def claims_table(claims) -> pd.DataFrame:
         r = check_claim(**c)
         rows.append({"model": r["model"], "device": r["device"], "weights": r["weights"],
                      "claimed (tokens/s)": r["claimed_tokens_per_s"], "ceiling (tokens/s)": r["ceiling_tokens_per_s"],
-                     "claim / ceiling": r["ratio"], "implied bandwidth (GB/s)": r["implied_bandwidth_bytes_per_s"] / GB,
+                     "claim / ceiling": r["ratio"], "implied (GB/s)": r["implied_bandwidth_bytes_per_s"] / GB,
                      "verdict": r["verdict"]})
     return pd.DataFrame(rows)
 
@@ -299,7 +334,7 @@ def prefill_table(model="qwen2.5-1.5b", devices=None, prompt_len=1024, weight_dt
         dec = decode_step(model, d, 1, ctx, weight_dtype=weight_dtype, act_dtype="fp16")
         rows.append({"device": d, "TTFT (s)": float(p.time_s), "prefill compute (s)": float(p.compute_s),
                      "prefill memory (s)": float(p.memory_s), "prefill bound": str(p.bound),
-                     "prefill intensity (FLOP/B)": float(p.intensity), "TPOT (ms)": float(dec.time_s) * 1e3,
+                     "prefill intensity (FLOP/B)": float(p.intensity), "decode step (ms)": float(dec.time_s) * 1e3,
                      "decode steps = TTFT": float(p.time_s / dec.time_s)})
     return pd.DataFrame(rows).set_index("device")
 

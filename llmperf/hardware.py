@@ -33,8 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-import pandas as pd
-
+from .configfile import InputFileError, parse_json, parse_yaml, read_text_file, short
 from .dtypes import DTYPE_BYTES, canonical_dtype
 
 CATEGORIES = ("datacenter", "workstation", "edge")
@@ -47,33 +46,47 @@ _REQUIRED = ("name", "display_name", "category", "memory_bytes",
 _OPTIONAL = ("interconnect_bandwidth_bytes_per_s", "source", "sparse_note", "notes")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _FILE_SUFFIXES = (".json", ".yaml", ".yml")
+#: Largest hardware file read (one device is a few hundred bytes; this bounds the YAML parser's time).
+MAX_HARDWARE_FILE_BYTES = 2 ** 20
 
 
 class HardwareError(ValueError):
     """A hardware description is missing, malformed or inconsistent."""
 
 
+#: Range of every hardware figure (bytes, bytes/s, FLOP/s): at least 1, at most 1e24.
+#: Bounded figures keep every time, rate and ratio llmperf computes finite.
+MIN_FIGURE, MAX_FIGURE = 1.0, 1e24
+
+
 def _positive(value: Any, what: str) -> float:
-    """``value`` as a finite float > 0, or a HardwareError naming ``what``."""
+    """``value`` as a finite float in [1, 1e24], or a HardwareError naming ``what``."""
     if isinstance(value, str):
         # PyYAML reads "3.35e12" (no dot before the exponent sign) as a string.
         try:
-            value = float(value)
+            value = float(value) if len(value) < 100 else None
         except ValueError:
-            raise HardwareError(f"{what} must be a number, got {value!r}") from None
+            value = None
+        if value is None:
+            raise HardwareError(f"{what} must be a number, got {short(value)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HardwareError(f"{what} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise HardwareError(f"{what} must be a finite number > 0, got {value!r}")
+        raise HardwareError(f"{what} must be a number, got {short(value)}")
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value) or not MIN_FIGURE <= value <= MAX_FIGURE:
+        raise HardwareError(f"{what} must be a finite number in [{MIN_FIGURE:g}, {MAX_FIGURE:g}], got {short(value)}")
     return value
 
 
 def _text(value: Any, what: str, *, required: bool) -> str:
     if not isinstance(value, str):
-        raise HardwareError(f"{what} must be a string, got {value!r}")
+        raise HardwareError(f"{what} must be a string, got {short(value)}")
     if required and not value.strip():
         raise HardwareError(f"{what} must not be empty")
+    if len(value) > 10000:
+        raise HardwareError(f"{what} is {len(value)} characters long; the limit is 10000")
     return value
 
 
@@ -103,13 +116,13 @@ class Hardware:
             object.__setattr__(self, key, value)
 
         name = _text(self.name, "name", required=True)
-        if not _SLUG.match(name):
+        if not _SLUG.match(name) or len(name) > 100:
             raise HardwareError(
-                f"name {name!r} must be a lower-case slug of letters, digits and single hyphens, e.g. 'my-gpu'")
+                f"name {short(name)} must be a lower-case slug of letters, digits and single hyphens, e.g. 'my-gpu'")
         where = f"hardware {name!r}"
         _text(self.display_name, f"{where}: display_name", required=True)
         if self.category not in CATEGORIES:
-            raise HardwareError(f"{where}: category {self.category!r} is not one of {', '.join(CATEGORIES)}")
+            raise HardwareError(f"{where}: category {short(self.category)} is not one of {', '.join(CATEGORIES)}")
         set_("memory_bytes", _positive(self.memory_bytes, f"{where}: memory_bytes"))
         set_("memory_bandwidth_bytes_per_s",
              _positive(self.memory_bandwidth_bytes_per_s, f"{where}: memory_bandwidth_bytes_per_s"))
@@ -125,14 +138,14 @@ class Hardware:
         if not isinstance(peaks, Mapping) or not peaks:
             raise HardwareError(
                 f"{where}: peak_flop_per_s must be a non-empty mapping of dtype to FLOP/s, "
-                f"e.g. {{'bf16': 989.4e12}}; got {peaks!r}")
+                f"e.g. {{'bf16': 989.4e12}}; got {short(peaks)}")
         out: dict[str, float] = {}
         for key, value in peaks.items():
             try:
                 dtype = canonical_dtype(key)
             except ValueError:
                 raise HardwareError(
-                    f"{where}: unknown dtype {key!r} in peak_flop_per_s; use one of: {', '.join(DTYPE_BYTES)}"
+                    f"{where}: unknown dtype {short(key)} in peak_flop_per_s; use one of: {', '.join(DTYPE_BYTES)}"
                 ) from None
             if dtype in out:
                 raise HardwareError(f"{where}: dtype {dtype!r} appears twice in peak_flop_per_s (as {key!r})")
@@ -211,7 +224,8 @@ class Hardware:
         unknown = [k for k in d if k not in _REQUIRED + _OPTIONAL]
         if unknown:
             raise HardwareError(
-                f"unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: {', '.join(_REQUIRED + _OPTIONAL)}")
+                f"unknown key(s) {', '.join(short(k, 40) for k in unknown[:5])}; "
+                f"allowed keys: {', '.join(_REQUIRED + _OPTIONAL)}")
         missing = [k for k in _REQUIRED if k not in d]
         if missing:
             raise HardwareError(f"missing required key(s): {', '.join(missing)}")
@@ -273,16 +287,16 @@ def get_hardware(name_or_path: "str | os.PathLike | Hardware") -> Hardware:
             isinstance(name_or_path, str) and name_or_path.lower().endswith(_FILE_SUFFIXES)):
         return load_hardware_file(name_or_path)
     if not isinstance(name_or_path, str):
-        raise HardwareError(f"expected a hardware name, a file path or a Hardware, got {name_or_path!r}")
+        raise HardwareError(f"expected a hardware name, a file path or a Hardware, got {short(name_or_path)}")
     key = re.sub(r"[\s_]+", "-", name_or_path.strip().lower())
     catalog = _catalog()
     if key in catalog:
         # A fresh copy, so that no caller can change what the next one gets.
         return dataclasses.replace(catalog[key])
-    close = difflib.get_close_matches(key, catalog, n=3)
+    close = difflib.get_close_matches(key, catalog, n=3) if len(key) <= 100 else []
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise HardwareError(
-        f"unknown hardware {name_or_path!r};{hint} known: {', '.join(catalog)}; "
+        f"unknown hardware {short(name_or_path)};{hint} known: {', '.join(catalog)}; "
         f"or pass a path to a JSON/YAML file")
 
 
@@ -292,24 +306,18 @@ def load_hardware_file(path: "str | os.PathLike") -> Hardware:
     suffix = path.suffix.lower()
     if suffix not in _FILE_SUFFIXES:
         raise HardwareError(f"{path}: hardware files must end in .json, .yaml or .yml")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise HardwareError(f"{path}: cannot read hardware file ({e.strerror or e})") from None
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise HardwareError(f"{path}: not valid JSON: {e}") from None
-    else:
-        try:
-            import yaml
-        except ImportError:
-            raise ImportError(f"reading {path} needs PyYAML: pip install pyyaml (or use a .json file)") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise HardwareError(f"{path}: not valid YAML: {e}") from None
+    try:  # a regular file of bounded size: no FIFO, device or link to one; no alias bombs; no deep nesting
+        text = read_text_file(path, "hardware file", MAX_HARDWARE_FILE_BYTES)
+        if suffix == ".json":
+            data = parse_json(text, str(path))
+        else:
+            try:
+                import yaml  # noqa: F401
+            except ImportError:
+                raise ImportError(f"reading {path} needs PyYAML: pip install pyyaml (or use a .json file)") from None
+            data = parse_yaml(text, str(path))
+    except InputFileError as e:
+        raise HardwareError(str(e).replace(": : ", ": ")) from None
     if not isinstance(data, Mapping):
         raise HardwareError(
             f"{path}: must hold one device as a mapping (like one catalog entry), got {type(data).__name__}")
@@ -319,7 +327,7 @@ def load_hardware_file(path: "str | os.PathLike") -> Hardware:
         raise HardwareError(f"{path}: {e}") from None
 
 
-def list_hardware(category: str | None = None) -> pd.DataFrame:
+def list_hardware(category: str | None = None) -> "pd.DataFrame":
     """The catalog as a table, one row per device, units in the headers.
 
     ``bf16/fp16 (TFLOP/s)`` is the bf16 peak, or the fp16 peak where the device
@@ -327,6 +335,7 @@ def list_hardware(category: str | None = None) -> pd.DataFrame:
     """
     if category is not None and category not in CATEGORIES:
         raise HardwareError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
+    import pandas as pd
     rows = []
     for h in _catalog().values():
         if category is not None and h.category != category:

@@ -148,7 +148,7 @@ def critical_batch_check(model, devices, schemes=("16-bit", "fp8 (W8A8)", "int4 
             ad = "bf16" if cd in ("bf16", "fp16") else cd
             rows.append({
                 "device": hw.name, "scheme": label, "ridge (FLOP/B)": R,
-                "R w/2 (tokens)": float(critical_batch(R, dtype_bytes(wd))),
+                "R b_w/2 (tokens)": float(critical_batch(R, dtype_bytes(wd))),
                 "exact (tokens)": float(critical_batch_exact(R, m.d_model, m.d_ff, dtype_bytes(wd), dtype_bytes(ad))),
                 "llmperf first batch": first_compute_bound_batch(m, hw, op=op, weight_dtype=wd, act_dtype=ad,
                                                                  kv_dtype="bf16"),

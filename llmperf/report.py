@@ -22,6 +22,17 @@ def _clean(v):
     return v
 
 
+def _column(arr) -> list:
+    """A numpy column as a list of Python values, NaN/inf as None."""
+    a = np.asarray(arr)
+    vals = a.tolist()
+    if a.dtype.kind == "f":
+        finite = np.isfinite(a)
+        if not finite.all():
+            vals = [v if f else None for v, f in zip(vals, finite.tolist())]
+    return vals
+
+
 def _ops_list(step, index=None):
     ops = step.ops
     sel = (slice(None),) if index is None else (slice(None), index)
@@ -33,25 +44,46 @@ def _ops_list(step, index=None):
         "comm_bytes": d["comm_bytes"][sel], "intensity": step.op_intensity[sel], "bound": step.op_bound[sel],
         "time_s": step.op_time_s[sel], "time_peak_s": step.op_time_peak_s[sel],
     }
+    bound = cols.pop("bound")
+    stacked = np.stack([np.asarray(v, dtype=float) for v in cols.values()])   # one conversion for every column
+    if np.isfinite(stacked).all():
+        lists = dict(zip(cols, stacked.tolist()))
+    else:
+        lists = {k: _column(v) for k, v in zip(cols, stacked)}
+    lists["bound"] = np.asarray(bound).tolist()
+    repeats = [int(r) for r in ops.repeats.tolist()]
+    keys = list(lists)
     out = []
-    for i, name in enumerate(ops.names):
-        item = {"name": name, "group": ops.groups[i], "kind": ops.kinds[i], "shape": ops.shape_at(i, sel[1:]),
-                "scope": ops.scopes[i], "repeats": int(ops.repeats[i])}
-        for k, arr in cols.items():
-            item[k] = _clean(arr[i])
+    for i, row in enumerate(zip(*lists.values())):
+        item = {"name": ops.names[i], "group": ops.groups[i], "kind": ops.kinds[i], "shape": ops.shape_at(i, sel[1:]),
+                "scope": ops.scopes[i], "repeats": repeats[i]}
+        item.update(zip(keys, row))
         if ops.kinds[i] == "comm":
             item["intensity"] = None
-        item["time_total_s"] = item["time_s"] * item["repeats"]
+        t = item["time_s"]
+        item["time_total_s"] = None if t is None else t * repeats[i]
         out.append(item)
     return out
 
 
 def _totals(step, index=None) -> dict:
-    keys = {"FLOP": "flops", "Bytes read (B)": "bytes_read", "Bytes written (B)": "bytes_written",
-            "Link (B)": "comm_bytes", "Time (s)": "time_s", "Intensity (FLOP/B)": "intensity"}
-    df = step.totals(index)
-    return {row.replace(" (mean)", "").replace(" + ", "_and_").replace(" ", "_"):
-            {keys[c]: _clean(df.loc[row, c]) for c in df.columns} for row in df.index}
+    """The rows of :meth:`StepResult.totals` as plain dicts (numpy only: no DataFrame for JSON)."""
+    ops = step.ops
+    sel = (slice(None),) if index is None else (slice(None), index)
+    d = ops.data
+    keys = ("flops", "bytes_read", "bytes_written", "comm_bytes", "time_s")
+    F = np.stack([d["flops"][sel], ops.bytes_read[sel], ops.bytes_written[sel], d["comm_bytes"][sel],
+                  step.op_time_s[sel]], axis=1)                                     # (n_ops, 5)
+    layer = np.fromiter((sc == "layer" for sc in ops.scopes), bool, len(ops))
+    rep = ops.repeats
+    W = np.stack([rep * layer / step.setup.model.n_layers, rep * layer, rep * ~layer, rep])   # (4, n_ops)
+    out = {}
+    for label, row in zip(("one_layer", "all_layers", "embedding_and_head", "whole_step"), (W @ F).tolist()):
+        item = dict(zip(keys, row))
+        moved = item["bytes_read"] + item["bytes_written"]
+        item["intensity"] = item["flops"] / moved if moved > 0 else None
+        out[label] = {k: _clean(v) for k, v in item.items()}
+    return out
 
 
 def analysis_to_dict(a) -> dict:
@@ -62,20 +94,21 @@ def analysis_to_dict(a) -> dict:
     prefill = {"tokens": a.prompt_len, "past": 0, "flops": _clean(pre.flops), "bytes": _clean(pre.bytes),
                "time_s": _clean(pre.time_s), "bound": str(pre.bound), "totals": _totals(pre),
                "ops": _ops_list(pre)}
-    if a.decode is not None:
-        dec = a.decode
-        ops = _ops_list(dec, 0)
-        last = dec.op_time_s[:, -1]
-        total = np.tensordot(np.ones(dec.op_time_s.shape[1]), dec.op_time_s.T, axes=(0, 0))
+    ds = a.decode_summary
+    if ds is not None:
+        first, last = ds.first, ds.last
+        ops = _ops_list(first)
+        last_t = _column(last.op_time_s)
+        all_t = _column(ds.op_time_total_s * first.ops.repeats)
         for i, item in enumerate(ops):
-            item["time_s_last_step"] = _clean(last[i])
-            item["time_total_all_steps_s"] = _clean(total[i] * item["repeats"])
+            item["time_s_last_step"] = last_t[i]
+            item["time_total_all_steps_s"] = all_t[i]
         decode = {"steps": a.n_decode_steps, "ops_at": "first decode step (per-op time_s); see time_s_last_step",
-                  "context_first": int(dec.past[0]), "context_last": int(dec.past[-1]),
-                  "flops_first": _clean(dec.flops[0]), "bytes_first": _clean(dec.bytes[0]),
-                  "time_s_first": _clean(dec.time_s[0]), "time_s_last": _clean(dec.time_s[-1]),
-                  "time_s_mean": _clean(dec.time_s.mean()), "bound_first": str(dec.bound[0]),
-                  "totals_first": _totals(dec, 0), "ops": ops}
+                  "context_first": int(first.past), "context_last": int(last.past),
+                  "flops_first": _clean(first.flops), "bytes_first": _clean(first.bytes),
+                  "time_s_first": _clean(first.time_s), "time_s_last": _clean(last.time_s),
+                  "time_s_mean": _clean(ds.time_total_s / ds.n_steps), "bound_first": str(first.bound),
+                  "totals_first": _totals(first), "ops": ops}
     else:
         decode = {"steps": 0, "ops": []}
     return {
@@ -83,11 +116,38 @@ def analysis_to_dict(a) -> dict:
         "conventions": conv,
         "setup": {k: _clean(v) for k, v in a.setup.to_dict().items()},
         "notes": a.setup.notes,
+        "warnings": a.warnings,
+        "parallelism": parallel_formulas(a.setup),
         "summary": {k: _clean(v) for k, v in a.summary.items()},
         "memory_message": a.memory_message(),
         "prefill": prefill,
         "decode": decode,
     }
+
+
+def parallel_formulas(setup) -> list[str]:
+    """One sentence per kind of parallelism in use, with its communication formula."""
+    link = setup.hardware.interconnect_bandwidth_bytes_per_s
+    lk = f"over a {link / 1e9:.0f} GB/s link (per direction, efficiency {setup.comm_efficiency:g})" if link else ""
+    m = setup.model
+    out = []
+    if setup.tp > 1:
+        out.append(f"tensor parallel over {setup.tp} devices: after attention and after the MLP of every layer an "
+                   f"all-reduce of B*T*D activations sends 2(tp-1)/tp of their bytes per device (ring) {lk}")
+        if setup.tp > m.n_kv_heads:
+            out.append(f"tp={setup.tp} is wider than the {m.n_kv_heads} KV heads: each KV head is replicated on "
+                       f"tp/K = {setup.tp // m.n_kv_heads} devices; every device keeps one head's k/v weights and cache")
+    if setup.pp > 1:
+        from .parallel import bubble_fraction, pipeline_stage_layers
+        out.append(f"pipeline parallel over {setup.pp} stages of at most {pipeline_stage_layers(m.n_layers, setup.pp)} "
+                   f"layers: a step adds pp-1 = {setup.pp - 1} point-to-point sends of the B*T*D activations {lk}; "
+                   f"with one batch in flight the bubble idles (pp-1)/(m+pp-1) = "
+                   f"{bubble_fraction(setup.pp, 1):.3g} of device time (m = 1 micro-batch)")
+    if setup.ep > 1:
+        out.append(f"expert parallel over {setup.ep} devices (data-parallel attention, B/ep sequences each): every MoE "
+                   f"layer's all-to-all sends (ep-1)/ep of the B/ep*T*k*D routed activations per device, dispatch and "
+                   f"combine {lk}; each device holds E/ep = {m.n_experts // setup.ep} experts")
+    return out
 
 
 def _si(x, unit):
@@ -135,17 +195,15 @@ def _totals_text(df: pd.DataFrame) -> str:
 
 def format_report(a) -> str:
     s = a.summary
-    lines = [f"llmperf: {s['model']} on {s['hardware']} (tp={s['tp']}), batch {s['batch']}, prompt {s['prompt_len']}, "
+    par = ", ".join(f"{k}={s[k]}" for k in ("tp", "pp", "ep") if k == "tp" or s.get(k, 1) > 1)
+    lines = [f"llmperf: {s['model']} on {s['hardware']} ({par}), batch {s['batch']}, prompt {s['prompt_len']}, "
              f"generate {s['gen_len']} tokens; weights {s['weight_dtype']}, activations {s['act_dtype']}, "
              f"KV {s['kv_dtype']}",
              f"conventions: {a.conventions.describe()}",
              f"times: {s['time_basis']}; bytes in decimal MB, memory in GiB"]
-    if a.setup.tp > 1:
-        link = a.setup.hardware.interconnect_bandwidth_bytes_per_s
-        lines.append(f"tensor parallel over {a.setup.tp} devices: after attention and after the MLP of every layer an "
-                     f"all-reduce of B*T*D activations sends 2(tp-1)/tp of their bytes per device (ring) over a "
-                     f"{link / 1e9:.0f} GB/s link (per direction, efficiency {a.setup.comm_efficiency:g})")
+    lines += parallel_formulas(a.setup)
     lines += [f"note: {n}" for n in a.setup.notes]
+    lines += [f"warning: {w}" for w in a.warnings]
     if not a.fits:
         lines.append(f"WARNING: {a.memory_message()}")
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 48,
@@ -153,10 +211,11 @@ def format_report(a) -> str:
         lines += ["", "PREFILL (one forward pass over the prompt; per-layer ops repeat L times)",
                   display_table(a.prefill_table()).to_string(index=False), "",
                   _totals_text(a.prefill.totals())]
-        if a.decode is not None:
-            lines += ["", f"DECODE, first step (context {int(a.decode.past[0])} cached tokens)",
-                      display_table(a.decode_table("first")).to_string(index=False), "",
-                      _totals_text(a.decode.totals(0))]
+        if a.decode_summary is not None:
+            first = a.decode_summary.first
+            lines += ["", f"DECODE, first step (context {int(first.past)} cached tokens)",
+                      display_table(first.table()).to_string(index=False), "",
+                      _totals_text(first.totals())]
     lines += ["", "SUMMARY",
               f"  parameters            {s['params_total'] / 1e9:.4g} B total, {s['params_active'] / 1e9:.4g} B active per token",
               f"  weights               {s['weight_bytes'] / GiB:.3f} GiB per device",

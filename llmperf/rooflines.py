@@ -344,3 +344,59 @@ def operator_table(model="llama-3.1-8b", device="h100-sxm", batch=1, context=102
         "Intensity / ridge": p["Intensity (FLOP/B)"] / ridge, "Bound": p["Bound"],
         "Time in step (µs)": p["Time in step (µs)"], "Share of step time": p["Share of step time"],
     }).reset_index(drop=True)
+
+
+# -- does it fit? ----------------------------------------------------------------------
+
+def decode_memory(model="llama-3.1-8b", device="h100-sxm", batch=1, context=1024, scheme: str = "bf16") -> dict:
+    """Memory a decode step needs on one device: the weights plus the KV cache of ``batch``
+    sequences holding ``context + 1`` tokens (the cache plus the new token), in bytes.
+
+    Activations of a decode step are a few MB and are left out; ``fits`` compares
+    weights + KV cache with the device's capacity, so ``fits == False`` is certain.
+    ``message`` is one sentence for a reader (binary GiB: a capacity).
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    wd, ad, cd = SCHEMES[scheme]
+    h = get_hardware(device)
+    mem = analyze_memory(model, h, batch, context, wd, ad, cd)
+    need = mem["weight_bytes"] + mem["kv_cache_bytes"]
+    cap = float(h.memory_bytes)
+    fits = bool(need <= cap)
+    gib = 2.0 ** 30
+    words = (f"weights {mem['weight_bytes'] / gib:.3g} GiB + KV cache {mem['kv_cache_bytes'] / gib:.3g} GiB "
+             f"= {need / gib:.3g} GiB")
+    message = (f"fits: {words} of the {cap / gib:.3g} GiB of the {h.display_name}" if fits else
+               f"DOES NOT FIT: {words}, more than the {cap / gib:.3g} GiB of the {h.display_name}; "
+               "the times are those of a device with enough memory (or of tensor parallelism)")
+    return {"weight_bytes": mem["weight_bytes"], "kv_cache_bytes": mem["kv_cache_bytes"], "needed_bytes": need,
+            "capacity_bytes": cap, "fits": fits, "message": message}
+
+
+def analyze_memory(model, hw, batch, context, weight_dtype="bf16", act_dtype="bf16", compute_dtype="bf16") -> dict:
+    """The engine's memory accounting (:attr:`llmperf.Analysis.memory`) after ``context`` cached tokens
+    and one decode step (``gen_len = 2``: the cache ends holding ``context + 1`` tokens)."""
+    from .analysis import analyze
+    return analyze(model, hw, int(batch), int(context), 2, weight_dtype=weight_dtype, act_dtype=act_dtype,
+                   kv_dtype=act_dtype, compute_dtype=compute_dtype).memory
+
+
+def operator_table_with_fit(model="llama-3.1-8b", device="h100-sxm", batch=1, context=1024,
+                            scheme: str = "bf16"):
+    """:func:`operator_table` and the :func:`decode_memory` sentence (for the explorer)."""
+    return operator_table(model, device, batch, context, scheme), decode_memory(model, device, batch, context,
+                                                                                 scheme)
+
+
+def decode_fit_table(model="llama-3.1-8b", devices=CHART_DEVICES, batches=2 ** np.arange(11), context=1024,
+                     scheme: str = "bf16") -> pd.DataFrame:
+    """Whether the weights and KV cache fit (:func:`decode_memory`), per device and batch:
+    columns ``device``, ``batch``, ``log2 batch``, ``Memory needed (GiB)``, ``fits``."""
+    rows = []
+    for d in devices:
+        for b in np.asarray(batches):
+            m = decode_memory(model, d, int(b), context, scheme)
+            rows.append({"device": get_hardware(d).name, "batch": int(b), "log2 batch": int(round(np.log2(b))),
+                         "Memory needed (GiB)": m["needed_bytes"] / 2 ** 30, "fits": m["fits"]})
+    return pd.DataFrame(rows)

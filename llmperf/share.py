@@ -170,7 +170,7 @@ def share_grid(models, contexts, phases=("prefill", "decode"), column="attention
     frames = [share_vs_context(m, contexts, ph, **kw) for m in models for ph in phases]
     df = pd.concat(frames)
     out = df.pivot_table(index="model", columns=["phase", "context"], values=column, sort=False) * 100
-    out.columns.names = ["phase", "S (tokens)"]
+    out.columns.names = ["phase", "context (tokens)"]
     return out.reindex(columns=list(phases), level=0)
 
 
@@ -318,13 +318,39 @@ def time_vs_flop_share(model, hardware, batch, context, phase="decode", **opts) 
     by = _sum_parts(r.ops, r.ops.bytes_read + r.ops.bytes_written, masks)
     f = shares(fl)
     inten = {p: fl[p] / by[p] for p in ("core", "mlp")}
+    from .regimes import max_decode_batch          # (regimes does not import this module)
+    max_b = max_decode_batch(model, hardware, ss, **opts) if phase == "decode" else None
     return pd.DataFrame({
         "batch": bb.ravel().astype(int), "context": ss.ravel().astype(int),
         "attention_flop_share": f["attention_share"].ravel(), "attention_time_share": t["attention_share"].ravel(),
         "core_flop_share": f["core_share"].ravel(), "core_time_share": t["core_share"].ravel(),
         "core_intensity": inten["core"].ravel(), "mlp_intensity": inten["mlp"].ravel(),
         "step_time_s": r.time_s.ravel(),
+        # decode only: whether the weights and the B sequences' KV caches (S + 1 tokens) fit in device memory
+        "max_batch": max_b.ravel() if max_b is not None else np.nan,
+        "fits": (bb <= max_b).ravel() if max_b is not None else True,
     })
+
+
+def time_share_table(model, hardware, batch, context, **opts) -> pd.DataFrame:
+    """The core's FLOP and time shares (%) and the intensities of the core and the MLP in decode,
+    for each context (rows) and batch (columns), as display strings at 3 significant figures,
+    with a row per context saying whether the workload fits in the device's memory."""
+    from .book import significant
+    tf = time_vs_flop_share(model, hardware, batch, context, **opts)
+    rows = {}
+    for s, g in tf.groupby("context", sort=True):
+        g = g.set_index("batch")
+        for label, col, scale in (("Core FLOP share (%)", "core_flop_share", 100),
+                                  ("Core time share (%)", "core_time_share", 100),
+                                  ("Core intensity (FLOP/B)", "core_intensity", 1),
+                                  ("MLP intensity (FLOP/B)", "mlp_intensity", 1)):
+            rows[(int(s), label)] = {int(b): significant(scale * v, 3) for b, v in g[col].items()}
+        rows[(int(s), "Fits in memory")] = {int(b): ("yes" if v else "no") for b, v in g["fits"].items()}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["S (tokens)", ""])
+    out.columns.name = "B"
+    return out
 
 
 def share_over_generation(model, hardware, prompt_len, gen_len, batch=1, every=1, **opts) -> pd.DataFrame:

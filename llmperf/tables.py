@@ -55,28 +55,24 @@ def fmt(v) -> str:
 def op_parameters(model, ops) -> np.ndarray:
     """Parameters held by one run of each operator of ``ops`` (an :class:`~llmperf.ops.OpSet`).
 
-    Dense weights come from the operator's weight bytes divided by the weight
-    dtype's size in a batch-1 decode step (every weight is read once there).
-    Three operators read fewer rows than they own, so their counts come from
-    the config: the embedding table (``V x D``; a step reads only the rows of
-    its tokens), the lm_head (``V x D``, or 0 when it is tied to the embedding,
-    whose parameters it shares) and MoE experts (all ``E`` experts, not the
-    ones a token picks). Sum ``repeats x parameters`` to get the model's total.
+    Each count is the operator's weight bytes divided by 4 in a step with fp32
+    weights and so many tokens (``max(2**20, V)``) that it reads every row of
+    the embedding table and every expert of a mixture of experts (a short step
+    reads fewer rows than the operator owns), biases included. A tied lm_head
+    counts 0: its parameters are the embedding's. Sum ``repeats x parameters``
+    to get the model's total.
     """
     m = load_model(model)
-    ref = decode_step(m, DEFAULT_DEVICE, 1, 1, weight_dtype="fp32").ops   # 4 bytes per weight
-    by_name = dict(zip(ref.names, ref.data["weight_bytes"] / dtype_bytes("fp32")))
-    D, V = m.d_model, m.vocab_size
+    # a step of so many tokens that it reads every embedding row and every expert (4-byte weights)
+    n = max(2 ** 20, m.vocab_size)
+    by_name = {}
+    for ref in (prefill_step(m, DEFAULT_DEVICE, 1, n, weight_dtype="fp32").ops,
+                decode_step(m, DEFAULT_DEVICE, n, 1, weight_dtype="fp32").ops):  # MLA decode absorbs kv_b_proj
+        by_name.update(zip(ref.names, ref.data["weight_bytes"] / dtype_bytes("fp32")))
     out = []
     for name in ops.names:
-        if name == "embedding":
-            p = V * D
-        elif name == "lm_head":
-            p = 0 if m.tie_embeddings else V * D
-        elif name == "experts gate_up":
-            p = 2 * m.n_experts * D * m.d_expert
-        elif name == "experts down":
-            p = m.n_experts * m.d_expert * D
+        if name == "lm_head" and m.tie_embeddings:
+            p = 0  # its parameters are the embedding's
         else:
             p = by_name.get(name, 0.0)
         out.append(int(round(p)))

@@ -27,6 +27,18 @@ memory, seconds even for 70B models) and records:
   q/k/v/o or qkv/o projections), ``flops_experts`` (inside the routed-expert
   modules) and ``flops_by_op`` ({aten op: FLOPs} from the global counts).
 
+Two further sections, recomputed on every run (seconds):
+
+* ``layer_cases``: tiny configs of every family whose layer pattern depends on
+  interacting fields (sliding windows, chunks, NoPE and MoE layers, q/k/v
+  biases), run for real on the CPU; for each layer, how many keys each query
+  position attends (nonzero attention probabilities);
+* ``saved_configs``: each catalog config as transformers 5 writes it back
+  (``to_json_string(use_diff=False)``), to check llmperf reads those the same.
+
+Multimodal wrappers (gemma3, llama4) are measured on their text model
+(``text_config``), which is what llmperf models.
+
 Conventions (also written into the fixture)
 -------------------------------------------
 * Only matmul-like aten ops are counted (mm, addmm, bmm, ...), at 2 FLOPs per
@@ -99,7 +111,14 @@ CONVENTIONS = (
     "module minus those of its child modules (the q/k/v/o or qkv/o projections). params_total counts "
     "unique parameters (a tied embedding/LM head once); params_lm_head is 0 when tied; params_experts "
     "are the routed-expert weights; params_active = total - experts + top_k/num_experts*experts "
-    "(= total for dense models)."
+    "(= total for dense models). Multi-head latent attention (DeepSeek): transformers re-expands every cached latent "
+    "through kv_b_proj at each step (inside flops_total, outside flops_attention_core), and the attention core "
+    "costs 2*B*n_heads*T*S*(qk_nope+qk_rope) + 2*B*n_heads*T*S*v_head_dim. Sliding-window and chunked layers: the "
+    "decode step sees the window - 1 (or chunk - 1) positions transformers' cache keeps plus the new token. "
+    "Llama-4: transformers multiplies every token by all num_local_experts experts (scores of unpicked experts are "
+    "zero), so its flops_experts are for E experts per token (experts_per_token_in_hf_forward). Multimodal "
+    "wrappers (gemma3, llama4) are measured on their text model (text_config). layer_cases: tiny configs run for "
+    "real on the CPU; keys_per_query[layer][position] is how many keys got nonzero attention probability."
 )
 
 
@@ -112,33 +131,52 @@ def load_index() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+#: Multimodal wrappers: llmperf models their text model, which lives in ``text_config``.
+WRAPPERS = {"gemma3": "gemma3_text", "llama4": "llama4_text"}
+
+
 def build_config(cfg: dict):
-    """Turn a published config.json dict into the transformers config object."""
+    """Turn a published config.json dict into the transformers config object (of the text model for a
+    multimodal wrapper such as gemma3 or llama4: its ``text_config``)."""
     cfg = dict(cfg)
+    if cfg.get("model_type") in WRAPPERS:
+        outer = cfg
+        cfg = dict(outer["text_config"])
+        cfg.setdefault("model_type", WRAPPERS[outer["model_type"]])
+        if "tie_word_embeddings" in outer and "tie_word_embeddings" not in cfg:
+            cfg["tie_word_embeddings"] = outer["tie_word_embeddings"]
     # Remote-code pointers (Phi-3) are irrelevant: the class is in transformers.
     cfg.pop("auto_map", None)
     model_type = cfg.pop("model_type")
     return AutoConfig.for_model(model_type, **cfg)
 
 
+def experts_run_dense(config) -> bool:
+    """Llama-4's transformers code multiplies every token by every expert (scores of unpicked
+    experts are zero): its counted expert FLOPs are for num_local_experts experts per token."""
+    return config.model_type == "llama4_text"
+
+
 def is_moe(config) -> bool:
-    return bool(getattr(config, "num_experts", None) or getattr(config, "num_local_experts", None))
+    return bool(getattr(config, "num_experts", None) or getattr(config, "num_local_experts", None)
+                or getattr(config, "n_routed_experts", None))
 
 
 def moe_counts(config) -> tuple[int, int]:
-    num_experts = getattr(config, "num_experts", None) or getattr(config, "num_local_experts")
+    num_experts = (getattr(config, "num_experts", None) or getattr(config, "num_local_experts", None)
+                   or getattr(config, "n_routed_experts"))
     return int(config.num_experts_per_tok), int(num_experts)
 
 
 def build_model(config):
     kwargs = {"attn_implementation": "eager"}
-    if is_moe(config):
+    if is_moe(config) and not experts_run_dense(config):
         # The default grouped_mm experts kernel is invisible to FlopCounterMode.
         kwargs["experts_implementation"] = "batched_mm"
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=False, **kwargs)
     model.eval()
-    if is_moe(config):
+    if is_moe(config) and not experts_run_dense(config):
         got = getattr(model.config, "_experts_implementation", None)
         if got != "batched_mm":
             raise RuntimeError(f"experts implementation is {got!r}, expected 'batched_mm'")
@@ -271,18 +309,40 @@ def measure(model, config) -> dict:
     return result
 
 
-def check_invariants(slug: str, config, entry: dict) -> None:
+def _layer_span(config, layer: int):
+    """Keys a layer's cache keeps beyond the new tokens: its sliding window or chunk size (None: all)."""
+    types = getattr(config, "layer_types", None)
+    if not types:
+        w = getattr(config, "sliding_window", None)
+        return w or None
+    t = types[layer]
+    if t == "sliding_attention":
+        return config.sliding_window or None
+    if t == "chunked_attention":
+        return config.attention_chunk_size
+    return None
+
+
+def check_invariants(slug: str, config, entry: dict, model) -> None:
     """Cheap closed-form checks of what the counter reported."""
     heads = config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    if getattr(config, "kv_lora_rank", None):  # MLA: query/key heads of nope + rope dims, value heads of v dims
+        qk_dim, v_dim = config.qk_nope_head_dim + config.qk_rope_head_dim, config.v_head_dim
+    else:
+        qk_dim = v_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     layers = config.num_hidden_layers
     hidden = config.hidden_size
     vocab = config.vocab_size
-    cases = [(p["tokens"], p["tokens"], p) for p in entry["prefill"]]
+    cases = [(p["tokens"], 0, p) for p in entry["prefill"]]
     d = entry["decode"]
-    cases.append((1, d["past_tokens"] + 1, d))
-    for t, s, rec in cases:
-        want_attn = layers * 2 * (2 * BATCH * heads * t * s * head_dim)
+    cases.append((1, d["past_tokens"], d))
+    for t, past, rec in cases:
+        want_attn = 0
+        for i in range(layers):
+            span = _layer_span(config, i)
+            # a sliding (or chunked) cache keeps span - 1 past tokens; the step sees those plus the new ones
+            s = past + t if span is None or past == 0 else min(past, span - 1) + t
+            want_attn += 2 * BATCH * heads * t * s * (qk_dim + v_dim)
         if rec["flops_attention_core"] != want_attn:
             raise RuntimeError(f"{slug}: attention core {rec['flops_attention_core']} != {want_attn}")
         want_head = 2 * BATCH * t * hidden * vocab
@@ -291,10 +351,13 @@ def check_invariants(slug: str, config, entry: dict) -> None:
         if sum(rec["flops_by_op"].values()) != rec["flops_total"]:
             raise RuntimeError(f"{slug}: flops_by_op does not sum to flops_total")
         if is_moe(config):
-            top_k, _ = moe_counts(config)
-            inter = getattr(config, "moe_intermediate_size", None) or config.intermediate_size
-            moe_layers = layers - len(getattr(config, "mlp_only_layers", None) or [])
-            want_exp = moe_layers * 2 * BATCH * t * top_k * 3 * hidden * inter
+            top_k, num_experts = moe_counts(config)
+            per_token = num_experts if experts_run_dense(config) else top_k
+            want_exp = 0
+            for name, mod in model.named_modules():
+                if name.endswith(".experts"):  # gate_up and down weights: 3 * hidden * width per expert
+                    weights = sum(p.numel() for n, p in mod.named_parameters() if not n.endswith("bias"))
+                    want_exp += 2 * BATCH * t * per_token * weights // num_experts
             if rec["flops_experts"] != want_exp:
                 raise RuntimeError(f"{slug}: experts {rec['flops_experts']} != {want_exp}")
 
@@ -313,8 +376,71 @@ def run_model(slug: str, index: dict) -> dict:
     }
     entry.update(count_params(model, config))
     entry.update(measure(model, config))
-    check_invariants(slug, config, entry)
+    if experts_run_dense(config):  # what the counter saw, and what a routed forward runs
+        entry["experts_per_token_in_hf_forward"] = moe_counts(config)[1]
+        entry["experts_per_token_routed"] = moe_counts(config)[0]
+    check_invariants(slug, config, entry, model)
     return entry
+
+
+# Small configs whose per-layer attention pattern (sliding window, chunk, RoPE) and q/k/v biases the
+# transformers code resolves from fields that interact (use_sliding_window, max_window_layers,
+# layer_types, sliding_window_pattern, no_rope_layers, qkv_bias ...). Each is run for real on the CPU
+# (tiny random weights, eager attention): the attention probabilities show which keys each query
+# position of each layer attends, whatever code path decides it.
+CASE_TOKENS = 20
+_SMALL = dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, vocab_size=128, intermediate_size=32,
+              head_dim=16)
+_MOE = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16)
+LAYER_CASES = {
+    "qwen2 sliding from max_window_layers": dict(model_type="qwen2", num_hidden_layers=4, use_sliding_window=True,
+                                                 sliding_window=6, max_window_layers=2),
+    "qwen3 layer_types, sliding on": dict(model_type="qwen3", num_hidden_layers=4, sliding_window=6,
+                                          use_sliding_window=True,
+                                          layer_types=["sliding_attention", "full_attention"] * 2),
+    "qwen2_moe sliding on": dict(model_type="qwen2_moe", num_hidden_layers=6, use_sliding_window=True,
+                                 sliding_window=6, max_window_layers=3, shared_expert_intermediate_size=16, **_MOE),
+    "qwen2_moe sliding off, window 0, no qkv bias": dict(model_type="qwen2_moe", num_hidden_layers=4,
+                                                         use_sliding_window=False, sliding_window=0,
+                                                         qkv_bias=False, shared_expert_intermediate_size=16,
+                                                         **_MOE),
+    "qwen3_moe sliding on": dict(model_type="qwen3_moe", num_hidden_layers=4, use_sliding_window=True,
+                                 sliding_window=6, max_window_layers=2, **_MOE),
+    "qwen3_moe sliding off": dict(model_type="qwen3_moe", num_hidden_layers=4, sliding_window=6, **_MOE),
+    "gemma2 default pattern": dict(model_type="gemma2", num_hidden_layers=5, sliding_window=6),
+    "gemma3_text sliding_window_pattern 3": dict(model_type="gemma3_text", num_hidden_layers=7, sliding_window=6,
+                                                 sliding_window_pattern=3),
+    "gemma3_text default pattern": dict(model_type="gemma3_text", num_hidden_layers=13, sliding_window=6),
+    "gpt_oss default pattern": dict(model_type="gpt_oss", num_hidden_layers=5, sliding_window=6,
+                                    num_local_experts=4, num_experts_per_tok=2),
+    "phimoe window": dict(model_type="phimoe", num_hidden_layers=3, sliding_window=6, num_local_experts=4,
+                          num_experts_per_tok=2),
+    "llama4_text chunks, NoPE, interleaved MoE": dict(model_type="llama4_text", num_hidden_layers=8,
+                                                      num_local_experts=4, num_experts_per_tok=1,
+                                                      intermediate_size_mlp=48, attention_chunk_size=8,
+                                                      interleave_moe_layer_step=2),
+}
+
+
+def layer_case(cfg: dict) -> dict:
+    """Per layer: keys each query position attends (a real forward), RoPE, experts; q/k/v biases."""
+    config = build_config(cfg)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    ids = torch.arange(CASE_TOKENS).unsqueeze(0) % config.vocab_size
+    with torch.no_grad():
+        out = model(input_ids=ids, output_attentions=True, use_cache=False)
+    keys, nope, moe = [], [], []
+    for i, (layer, probs) in enumerate(zip(model.model.layers, out.attentions)):
+        keys.append([int(k) for k in (probs[0, 0] > 0).sum(-1)])  # head 0: keys with nonzero probability
+        if not getattr(layer.self_attn, "use_rope", True):
+            nope.append(i)
+        ff = getattr(layer, "feed_forward", None) or layer.mlp
+        if any(n.startswith("experts.") for n, _ in ff.named_parameters()):
+            moe.append(i)
+    attn = model.model.layers[0].self_attn
+    return {"config": cfg, "tokens": CASE_TOKENS, "keys_per_query": keys, "nope_layers": nope,
+            "moe_layers": moe, "qkv_bias": attn.q_proj.bias is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -383,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
             "decode_past_tokens": DECODE_PAST_TOKENS,
         },
         "models": dict(sorted(models.items())),
+        "layer_cases": {k: layer_case({**_SMALL, **v}) for k, v in LAYER_CASES.items()},
+        # each catalog config as transformers 5 saves it (config.to_json_string(use_diff=False)): every
+        # default written out, derived fields (layer_types, qk_head_dim ...) included
+        "saved_configs": {slug: json.loads(build_config(json.loads((CATALOG_DIR / f"{slug}.json").read_text()))
+                                           .to_json_string(use_diff=False)) for slug in slugs},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(fixture, indent=1, sort_keys=True) + "\n")

@@ -29,14 +29,14 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    """Say which Chromium the browser test (tests/test_browser.py) will use."""
+    """Say which Chromium the browser tests (tests/test_browser.py, tests/test_jupyterlab.py) will use."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     try:
         import browser
 
         executable = browser.find_chromium()
         if executable is None:
-            return "chromium: not found (tests/test_browser.py installs it with apt-get when run as root)"
+            return "chromium: not found (the browser tests install it with apt-get when run as root)"
         return f"chromium: {browser.chromium_version(executable)} ({executable})"
     except Exception as exc:  # noqa: BLE001 - a header must never stop the session
         return f"chromium: unknown ({exc})"

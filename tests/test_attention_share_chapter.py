@@ -10,6 +10,7 @@ module's output.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -277,33 +278,194 @@ def test_time_chart_spec():
     assert slider["bind"]["input"] == "range" and slider["bind"]["step"] == 2
 
 
-def test_explorer_reacts():
+def test_time_share_table_flags_what_does_not_fit():
+    t = share.time_share_table("llama-3.1-8b", "h100-sxm", [1, 16, 64], [4096, 32768])
+    assert t.columns.name == "B" and list(t.columns) == [1, 16, 64]
+    fits = t.xs("Fits in memory", level=1)
+    # by hand: 80 GiB minus 2 bytes x 8,030,261,248 weights, over 2 L K H x 2 bytes x (S + 1) per sequence
+    for S in (4096, 32768):
+        max_b = (80 * 2 ** 30 - 2 * 8_030_261_248) // (2 * L8 * K8 * H8 * 2 * (S + 1))
+        assert list(fits.loc[S]) == ["yes" if b <= max_b else "no" for b in (1, 16, 64)]
+    assert list(fits.loc[32768]) == ["yes", "yes", "no"]          # 64 x 4.3 GB of cache > 80 GiB
+    assert t.loc[(4096, "Core FLOP share (%)"), 1] == t.loc[(4096, "Core FLOP share (%)"), 64]
+
+
+def test_explorer_reacts_and_flags_memory():
     from llmperf.widgets.attention import share_explorer
     ex = share_explorer()
     core = share.PART_LABELS["core"]
-    first = ex.result.loc[core, "GFLOP"]
+    first = float(ex.result.table.loc[core, "GFLOP"].replace(",", ""))
+    assert ex.result.fits and ex.result.note.startswith("Fits")
     ex.set(context=32768)
     assert ex.error is None
-    assert ex.result.loc[core, "GFLOP"] > first
+    assert float(ex.result.table.loc[core, "GFLOP"].replace(",", "")) > first
+    ex.set(batch=64)                     # 64 caches of 32,769 tokens: 275 GB, more than 80 GiB
+    assert not ex.result.fits and "DOES NOT FIT" in ex.result.note and "DOES NOT FIT" in ex.result._repr_html_()
     ex.set(phase="prefill", context=1024, batch=2)
-    assert ex.result.loc[share.PART_LABELS["mlp"], "GFLOP"] == pytest.approx(2 * 1024 * L8 * MLP8 / 1e9, rel=1e-6)  # table rounded to 3 decimals
+    mlp = float(ex.result.table.loc[share.PART_LABELS["mlp"], "GFLOP"].replace(",", ""))
+    assert mlp == pytest.approx(2 * 1024 * L8 * MLP8 / 1e9, rel=2e-3)        # shown at 3 significant figures
 
 
-def test_exercise_answers():
-    from llmperf.exercises import answer, check
-    assert answer("share-ex1") == pytest.approx({"ratio": 0.625, "share": 5 / 13})
-    assert answer("share-ex2") == math.ceil(2 * MLP8 / CORE8 - 1)
-    a3 = answer("share-ex3")
-    assert a3["mha"] > a3["gqa"]
-    a4 = answer("share-ex4")
-    assert a4["llama-3.1-8b"] > 50 > a4["mistral-7b"]
-    a5 = answer("share-ex5")
-    assert a5["core_ratio"] == pytest.approx(2 * 8192 / 8193)
-    assert a5["share_full"] > a5["share_causal"]
-    # the weight matmuls reach the core's ~N/K = 4 FLOP/B just above B = 4 (at B = 4 their activations
-    # traffic keeps them slightly below 4), so the first power of two is 8
-    assert answer("share-ex6") == 8
-    assert check("share-ex1", {"ratio": 0.625, "share": 0.385})
+# --- exercises: answers derived by hand ------------------------------------------------
+
+def _w(label, **kw):
+    from llmperf.exercises import _fn
+    return _fn(label)(**kw)
+
+
+def test_ex1_textbook_by_hand():
+    a = _w("share-ex1").parts
+    assert a["ratio"].value == pytest.approx(0.5 + 12288 / (4 * 8192))
+    assert a["share"].value == pytest.approx(100 * 0.875 / 1.875)
+    assert a["S75"].value == 81920 and a["S75"].rel == 0
+    # the 75 % context is 10 D for every width
+    assert _w("share-ex1", D=3072, S=3072).parts["S75"].value == 30720
+
+
+def test_ex2_crossover_by_hand():
+    # Llama-2-13B: D=5120, F=13824, N=K=40, H=128, SiLU-gated, no biases
+    m = 6 * 5120 * 13824 + 5 * 13824
+    c = (4 * 128 + 5) * 40
+    a = _w("share-ex2", model="llama-2-13b").parts
+    assert a["decode"].value == math.ceil(m / c - 1)
+    assert a["prefill"].value == math.ceil(2 * m / c - 1)
+
+
+def test_ex3_gqa_by_hand():
+    T = 6000
+    core = CORE8 * (T + 1) / 2
+    proj_mha = 2 * D8 * 4 * N8 * H8 + 3 * (2 * N8 * H8)
+    a = _w("share-ex3").parts
+    assert a["gqa"].value == pytest.approx(100 * (PROJ8 + core) / (PROJ8 + core + MLP8))
+    assert a["mha"].value == pytest.approx(100 * (proj_mha + core) / (proj_mha + core + MLP8))
+
+
+def test_ex4_generation_by_hand():
+    # Qwen2.5-14B: D=5120, F=13824, N=40, K=8, H=128, bias on q, k, v
+    D, F, N, K, H = 5120, 13824, 40, 8, 128
+    p = (2 * D + 1) * (N * H + 2 * K * H) + 2 * N * H * D + 3 * (N * H + K * H)
+    m, c = 6 * D * F + 5 * F, (4 * H + 5) * N
+    a = _w("share-ex4").parts
+    for part, S in (("first", 1024), ("last", 1024 + 32768 - 2)):
+        assert a[part].value == pytest.approx(100 * (p + c * (S + 1)) / (p + c * (S + 1) + m))
+
+
+def test_ex5_causal_by_hand():
+    T = 6000
+    a = _w("share-ex5").parts
+    assert a["pairs_full"].value == 36_000_000 and a["pairs_causal"].value == 18_003_000
+    full, causal = CORE8 * T, CORE8 * (T + 1) / 2
+    assert a["share_full"].value == pytest.approx(100 * (PROJ8 + full) / (PROJ8 + full + MLP8))
+    assert a["share_causal"].value == pytest.approx(100 * (PROJ8 + causal) / (PROJ8 + causal + MLP8))
+    assert "1.999667" in _w("share-ex5").solution          # 2T/(T+1) = 12000/6001, not 2
+
+
+def test_ex6_flags_a_workload_that_does_not_fit():
+    w = _w("share-ex6")                  # L40S (48 GiB), B = 16, S = 24,000
+    a = w.parts
+    core = CORE8 * 24001
+    assert a["flop_share"].value == pytest.approx(100 * core / (PROJ8 + core + MLP8))
+    assert a["time_share"].value > a["flop_share"].value          # B = 16 > N/K = 4
+    assert a["fits"].value is False
+    assert a["max_batch"].value == (48 * 2 ** 30 - 2 * 8_030_261_248) // (131072 * 24001) == 11
+    assert "does not fit" in w.solution
+    ok = _w("share-ex6", device="h200", batch=2, context=8192)
+    assert ok.parts["fits"].value is True and ok.parts["time_share"].value < ok.parts["flop_share"].value
+
+
+def test_ex7_design_validator():
+    from llmperf.exercises import check
+    w = _w("share-ex7")                  # Llama-3.1-8B, at most 40 %, window >= 1024, S = 131,072
+    t = 0.40
+    best = math.floor((t * MLP8 - (1 - t) * PROJ8) / ((1 - t) * CORE8))
+    assert w.parts["window"].value == best
+    assert check("share-ex7", {"window": best}, quiet=True)
+    assert check("share-ex7", {"window": 2048}, quiet=True)                # any window in range is a design
+    too_long = check("share-ex7", {"window": best + 64}, quiet=True)
+    assert not too_long and "above" in too_long.hint
+    too_short = check("share-ex7", {"window": 512}, quiet=True)
+    assert not too_short and "shorter" in too_short.hint
+    assert not check("share-ex7", {"window": "wide"}, quiet=True)
+
+
+LABELS = [f"share-ex{i}" for i in range(1, 8)]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_exercise_variants_differ_and_solutions_carry_their_numbers(label):
+    from llmperf.book import fmt
+    from llmperf.exercises import variant, variant_count
+    n = variant_count(label)
+    assert n >= 3
+    prompts = {variant(label, seed).prompt for seed in range(min(n, 4))}
+    assert len(prompts) == min(n, 4)
+    for seed in range(min(n, 6)):
+        w = variant(label, seed)
+        sol = w.solution.replace("{,}", ",")
+        for name, p in w.parts.items():
+            if isinstance(p.value, bool) or p.accept is not None:
+                continue
+            shown = {fmt(p.value), fmt(p.value, "sig4")}
+            assert any(s in sol for s in shown), f"{label} seed {seed}: {name}={p.value} not in the solution"
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_every_variant_combination_makes_a_sound_exercise(label):
+    """Every combination a variant may draw works (no device lacking a dtype, no infeasible target),
+    and its own parts check as correct against it."""
+    import itertools
+    from llmperf.exercises import _VARIANTS, _fn
+    from llmperf.exercises._check import judge
+    fn = _fn(label)                       # loads the registry
+    space = _VARIANTS[label]
+    names = sorted(space)
+    for combo in itertools.product(*(space[n] for n in names)):
+        w = fn(**dict(zip(names, combo)))
+        ok, hint = judge(w, w.answer)
+        assert ok, (combo, hint)
+        for p in w.parts.values():
+            assert p.unit or isinstance(p.value, bool) or p.accept is not None or p.what
+
+
+# --- the notebook's exercise cells ----------------------------------------------------------
+
+def _cells():
+    import json
+    from pathlib import Path
+    nb = json.loads((Path(__file__).resolve().parents[1] / "book" / "attention_share.ipynb").read_text())
+    return nb["cells"]
+
+
+def _norm(text):
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_notebook_states_each_exercise_and_its_answer_form(label):
+    from llmperf.exercises import worked
+    cells = _cells()
+    src = ["".join(c["source"]) for c in cells]
+    i = next(k for k, s in enumerate(src) if f":label: {label}" in s)
+    w = worked(label)
+    assert _norm(w.prompt) in _norm(src[i])
+    assert _norm("*Answer form:* " + w.form()) in _norm(src[i])
+    check_cell, start, sol, end = cells[i + 1:i + 5]
+    assert "".join(check_cell["source"]) == f'selfcheck("{label}")'
+    assert "remove-input" in check_cell["metadata"]["tags"]
+    assert f"solution-start}} {label}" in "".join(start["source"]) and ":class: dropdown" in "".join(start["source"])
+    assert "".join(sol["source"]) == f'worked("{label}")'
+    assert "solution-end" in "".join(end["source"])
+    for c in (start, sol, end):
+        assert "solution" in c["metadata"].get("tags", [])
+    shown = "".join(o.get("data", {}).get("text/markdown", "") if isinstance(o.get("data", {}).get("text/markdown"), str)
+                    else "".join(o.get("data", {}).get("text/markdown", [])) for o in sol["outputs"])
+    assert _norm(w.solution) == _norm(shown)
+
+
+def test_notebook_uses_the_books_notation():
+    text = "\n".join("".join(c["source"]) for c in _cells() if c["cell_type"] == "markdown")
+    assert "\\omega" in text
+    assert not re.search(r"\$W\s*=\s*4096", text) and "window $W$" not in text and "$W$ tokens" not in text
 
 
 def test_crossover_summary():

@@ -1,7 +1,7 @@
 """The rendered book works in a real browser, offline.
 
 Every built page is opened in headless Chromium (one browser for the whole
-module, driven over the DevTools protocol from Python: see tests/browser.py),
+module, Debian's chromium driven by Playwright for Python: see tests/browser.py),
 served from a local http.server on 127.0.0.1 so that a missing file is a real
 failed request and anything that reaches for another host is caught. For each
 page:
@@ -27,7 +27,7 @@ checker that stopped seeing faults would fail too.
 """
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -54,25 +54,19 @@ def _say(request, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def chromium(request):
-    """One headless Chromium for the module; installed with apt if missing and possible."""
-    executable = B.find_chromium()
-    if executable is None and os.environ.get("CHROMIUM"):
-        pytest.fail(f"CHROMIUM={os.environ['CHROMIUM']} is not an executable.\n{B.INSTALL_HINT}", pytrace=False)
-    if executable is None and B.can_install_chromium():
-        _say(request, "Chromium is not installed: installing Debian's `chromium` with apt-get (about a minute) ...")
-        try:
-            B.install_chromium(log=lambda line: _say(request, line))
-        except Exception as exc:  # noqa: BLE001 - any failure ends in the same message
-            pytest.fail(f"Installing Chromium failed: {exc}\n\n{B.INSTALL_HINT}", pytrace=False)
-        executable = B.find_chromium()
-    if executable is None:
-        pytest.fail(f"Chromium was not found.\n{B.INSTALL_HINT}", pytrace=False)
+    """One headless Chromium for the module, driven by Playwright; Debian's
+    ``chromium`` is installed with apt first if it is missing and we are root."""
     try:
-        browser = B.Chromium(executable)
-    except (B.CDPError, OSError) as exc:
-        pytest.fail(f"Chromium ({executable}) did not start: {exc}\n\n{B.INSTALL_HINT}", pytrace=False)
-    yield browser
-    browser.close()
+        executable = B.ensure_chromium(say=lambda line: _say(request, line))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with contextlib.ExitStack() as stack:
+        try:
+            browser = stack.enter_context(B.launch(executable))
+        except Exception as exc:  # noqa: BLE001 - Playwright's own errors at launch
+            pytest.fail(f"Chromium ({executable}) did not start under Playwright: {exc}\n\n{B.INSTALL_HINT}",
+                        pytrace=False)
+        yield browser
 
 
 @pytest.fixture(scope="module")
@@ -95,19 +89,9 @@ def reports(chromium, site) -> dict[str, B.PageReport]:
     found = {}
     for page in B.html_pages(site.root):
         rel = page.relative_to(site.root).as_posix()
-        try:
-            found[rel] = B.check_page(
-                chromium,
-                site.url(rel),
-                B.chart_ids(page),
-                site.port,
-                timeout=PAGE_TIMEOUT,
-                change_timeout=CHANGE_TIMEOUT,
-            )
-        except B.CDPError as exc:
-            report = B.PageReport(site.url(rel))
-            report.add("load", f"the browser check failed: {exc}")
-            found[rel] = report
+        found[rel] = B.check_page(
+            chromium, site.url(rel), B.chart_ids(page), site.port, timeout=PAGE_TIMEOUT, change_timeout=CHANGE_TIMEOUT
+        )
     return found
 
 
@@ -122,7 +106,7 @@ def _failures(reports: dict[str, B.PageReport], *kinds: str) -> str:
 
 def _check(reports, chromium, *kinds: str) -> None:
     failures = _failures(reports, "load", *kinds)
-    assert not failures, f"(in {chromium.version.get('product', 'Chromium')})\n{failures}"
+    assert not failures, f"(in Chromium {chromium.version})\n{failures}"
 
 
 # --- the book in the browser ----------------------------------------------------------

@@ -137,3 +137,17 @@ def test_user_device_file_on_the_command_line(capsys, tmp_path):
     # batch-1 decode is memory-bound: a step reads every 2-byte weight (the tied embedding as the lm_head),
     # 494,032,768 parameters (Qwen2.5-0.5B model card), at 50 GB/s
     assert 494032768 * 2 / 50e9 < d["summary"]["tpot_first_s"] < 1.05 * 494032768 * 2 / 50e9
+
+
+def test_parallel_flags_echo_their_formulas(capsys):
+    code, out, err = run(capsys, "analyze", "--model", "llama-2-70b", "--hardware", "h100-sxm", "--tp", "2", "--pp",
+                         "2", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["setup"]["devices"] == 4 and d["summary"]["pp"] == 2
+    assert len(d["parallelism"]) == 2 and "2(tp-1)/tp" in d["parallelism"][0] and "pp-1" in d["parallelism"][1]
+    names = [op["name"] for op in d["decode"]["ops"]]
+    assert "pipeline send (stage to stage)" in names and "attention all-reduce" in names
+    code, out, _ = run(capsys, "analyze", "--model", "mixtral-8x7b", "--hardware", "h100-sxm", "--ep", "2",
+                       "--batch", "2")
+    assert code == 0 and "expert parallel over 2 devices" in out and "ep=2" in out.splitlines()[0]

@@ -6,16 +6,21 @@ never copied from the module's output.
 """
 from __future__ import annotations
 
+import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import llmperf
 from llmperf import edge
-from llmperf.exercises import answer, check, labels
+from llmperf.book import fmt
+from llmperf.exercises import answer, check, labels, variant, variant_count, worked
 
 GiB = 2 ** 30
+NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "edge.ipynb"
 
 
 # --- the catalog table --------------------------------------------------------
@@ -178,15 +183,48 @@ def test_speculative_speedup_limits():
     assert 0 < paid["draft_share"] < 1
 
 
+def test_ceiling_table_flags_what_does_not_fit():
+    t = edge.ceiling_table(models=("qwen2.5-0.5b", "llama-2-13b"), devices=["snapdragon-8-gen-3"],
+                           weight_dtypes=("fp16",), usable_fraction=0.5).set_index("model")
+    # Llama-2-13B fp16: 13.0 B params x 2 B = 26 GB of weights, more than half of 16 GiB
+    assert not t.loc["llama-2-13b", "fits"]
+    # Qwen2.5-0.5B fp16: about 1 GB
+    assert t.loc["qwen2.5-0.5b", "fits"]
+
+
+def test_largest_table_agrees_with_largest_fitting_and_dashes_when_nothing_fits():
+    fits = edge.fits_table(devices=["tensor-g3", "raspberry-pi-5"], context=4096)
+    t = edge.largest_table(fits)
+    assert t.loc["tensor-g3", "int4"] == edge.largest_fitting("tensor-g3", "int4", context=4096)
+    assert t.loc["raspberry-pi-5", "fp16"] == edge.largest_fitting("raspberry-pi-5", "fp16", context=4096)
+    # 1 % of a Raspberry Pi's 8 GiB is 82 MiB: not even Qwen2.5-0.5B (about 1 GB in fp16) fits
+    none = edge.largest_table(edge.fits_table(devices=["raspberry-pi-5"], usable_fraction=0.01))
+    assert (none == "–").all().all()
+
+
+def test_check_claim_reports_memory():
+    r = edge.check_claim("llama-3.1-8b", "tensor-g3", 1.0, "fp16", context=1024)
+    assert r["memory_bytes"] == 12 * GiB
+    assert r["memory_needed_bytes"] > 8_030_261_248 * 2          # fp16 weights alone: 16.1 GB
+    assert r["verdict"] == "does not fit in memory"
+
+
 # --- chart and explorer ---------------------------------------------------------
-def test_ceiling_chart_has_bound_params():
+def test_ceiling_chart_has_bound_params_and_marks_what_does_not_fit():
     from llmperf.charts.edge import ceiling_chart
-    spec = ceiling_chart(edge.ceiling_table(models=("qwen2.5-0.5b", "llama-3.2-1b"),
-                                            devices=["apple-m2", "tensor-g3"])).to_dict()
+    table = edge.ceiling_table(models=("qwen2.5-0.5b", "llama-2-13b"), devices=["apple-m2", "tensor-g3"])
+    spec = ceiling_chart(table).to_dict()
     params = {p["name"]: p for p in spec["params"]}
     assert params["weights"]["bind"]["input"] == "select"
     assert params["efficiency"]["bind"]["input"] == "range"
     assert params["target"]["bind"]["input"] == "range"
+    text = json.dumps(spec)
+    assert '"shape": {"field": "fits"' in text
+    rows = [r for v in spec["datasets"].values() for r in v]
+    # Llama-2-13B fp16 (26 GB) on a 12 GiB phone: flagged
+    bad = [r for r in rows if r.get("model") == "llama-2-13b" and r.get("weights") == "fp16"
+           and r.get("device") == "tensor-g3"]
+    assert bad and bad[0]["fits"] == "no"
 
 
 def test_fits_chart_has_bound_params_and_small_data():
@@ -199,103 +237,252 @@ def test_fits_chart_has_bound_params_and_small_data():
     assert rows == len(table)
 
 
-def test_claim_explorer_reacts():
+def test_claim_explorer_reacts_and_flags_what_does_not_fit():
     from llmperf.widgets.edge import claim_explorer
     ex = claim_explorer(model="llama-3.1-8b", device="snapdragon-8-gen-3", weights="int4", tokens_per_s=5.0)
     assert ex.error is None
     assert ex.result.loc["verdict", "value"].startswith("plausible")
+    assert ex.result.loc["fits in device memory", "value"].startswith("yes")
     ex.set(device="raspberry-pi-5", tokens_per_s=50.0)
     assert ex.result.loc["verdict", "value"].startswith("exceeds")
     ex.set(weights="fp16", device="tensor-g3")
     assert "does not fit" in ex.result.loc["verdict", "value"]
+    # the flag comes first, with the numbers: 16 GB of fp16 weights against 12 GiB
+    assert ex.result.index[0] == "fits in device memory"
+    assert ex.result.iloc[0, 0].startswith("NO") and "12.0 GiB" in ex.result.iloc[0, 0]
     before = float(ex.result.loc["bytes read per token (GB)", "value"])
     ex.set(context=32768)
     assert float(ex.result.loc["bytes read per token (GB)", "value"]) > before
 
 
-# --- exercises --------------------------------------------------------------------
+# --- exercises: the notebook states them, variants differ, solutions carry their numbers ----------
+LABELS = [f"edge-ex{i}" for i in range(1, 15)]
+
+
+def _norm(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _cells():
+    return json.loads(NOTEBOOK.read_text())["cells"]
+
+
 def test_exercise_labels_registered():
     mine = [l for l in labels() if l.startswith("edge-")]
-    assert mine == sorted(f"edge-ex{i}" for i in range(1, 15))
+    assert sorted(mine) == sorted(LABELS)
+
+
+def test_notebook_states_each_exercise_and_its_answer_form():
+    cells = _cells()
+    src = ["".join(c["source"]) for c in cells]
+    for label in LABELS:
+        w = worked(label)
+        i = next(k for k, s in enumerate(src) if re.search(rf":label: {label}\s", s))
+        block = src[i]
+        assert "{exercise-start}" in block and "{exercise-end}" in block
+        assert _norm(w.prompt) in _norm(block), label
+        assert f"*Answer form:* {w.form()}" in block, label
+        # then the self-check, the solution dropdown with worked(label), all solution cells tagged
+        assert src[i + 1] == f'selfcheck("{label}")' and "remove-input" in cells[i + 1]["metadata"]["tags"]
+        assert src[i + 2].startswith(f"```{{solution-start}} {label}") and ":class: dropdown" in src[i + 2]
+        assert src[i + 3] == f'worked("{label}")'
+        assert "{solution-end}" in src[i + 4]
+        for c in cells[i + 2:i + 5]:
+            assert "solution" in c["metadata"]["tags"], label
+        # the stored solution output is the worked solution itself
+        out = "".join(cells[i + 3]["outputs"][0]["data"]["text/plain"])
+        assert _norm(out) == _norm(w.solution)
+
+
+def test_the_chapter_names_no_unseen_source_and_no_W_for_bytes():
+    text = "\n".join("".join(c["source"]) for c in _cells() if c["cell_type"] == "markdown")
+    text += "\n".join(worked(l).prompt + worked(l).solution for l in LABELS)
+    assert not re.search(r"\bthe source\b|source text", text, re.I)
+    assert "$W" not in text and "{W}" not in text
+
+
+def test_no_exercise_answer_is_printed_before_it():
+    """The prose and tables before the exercises do not show an exercise's numbers."""
+    cells = _cells()
+    first = next(k for k, c in enumerate(cells) if "{exercise-start}" in "".join(c["source"]))
+    shown = []
+    for c in cells[:first]:
+        shown.append("".join(c["source"]))
+        for o in c.get("outputs", []):
+            d = o.get("data", {})
+            shown.append("".join(o.get("text", "")) + "".join(d.get("text/plain", ""))
+                         + "".join(d.get("application/papermill.record/text/plain", "")))
+    shown = "\n".join(shown)
+    # the specific configurations of the claim and prefill exercises do not appear before them
+    assert "25 tokens/s" not in shown                                  # edge-ex10's claim
+    assert "qwen2.5-3b" not in shown.split("## Prefill")[-1]          # edge-ex12 prefills Qwen2.5-3B
+    # nor their numbers (at 4 significant figures, where a coincidence is unlikely)
+    for label in LABELS:
+        a = worked(label)
+        for name, p in a.parts.items():
+            if isinstance(p.value, float):
+                assert f" {fmt(p.value, 'sig4')} " not in shown, (label, name)
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_variants_differ_and_check_against_themselves(label):
+    n = variant_count(label)
+    assert n >= 3
+    seen = set()
+    for seed in range(n):
+        v = variant(label, seed)
+        seen.add(v.prompt)
+        assert check(label, v.answer, seed=seed, quiet=True)
+    assert len(seen) == n                                             # every variant reads differently
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_solutions_contain_their_numbers(label):
+    for seed in (None, 1, 2):
+        w = worked(label, seed)
+        text = w.solution.replace("{,}", ",")          # thousands separators inside math
+        for name, p in w.parts.items():
+            if isinstance(p.value, bool):
+                continue
+            if isinstance(p.value, str):
+                assert p.value in text, (label, name)
+            elif isinstance(p.value, (int, float)):
+                assert fmt(p.value) in text, (label, seed, name, fmt(p.value))
 
 
 def test_ex1_ridge_by_hand():
-    a = answer("edge-ex1")
-    assert a["ridge_flop_per_byte"] == pytest.approx(1.2e12 / 48e9)
-    assert a["bound"] == "memory"
-    assert a["attainable_tflop_per_s"] == pytest.approx(15 * 48e9 / 1e12)
-    assert a["decode_fraction_of_peak"] == pytest.approx(48e9 / 1.2e12)
-    assert check("edge-ex1", {"ridge_flop_per_byte": 25, "bound": "memory", "attainable_tflop_per_s": 0.72,
-                              "decode_fraction_of_peak": 0.04})
+    assert answer("edge-ex1") == pytest.approx({"ridge": 1.2e12 / 48e9, "bound": "memory",
+                                                "attainable": 15 * 48e9 / 1e12, "fraction": 48e9 / 1.2e12})
+    from llmperf.exercises.edge import ridge_of_a_small_gpu
+    w = ridge_of_a_small_gpu(peak_tflops=1.2, bandwidth_gbs=100, intensity=15)   # ridge 12: compute-bound
+    assert w.parts["bound"].value == "compute"
+    assert w.parts["attainable"].value == pytest.approx(1.2)
+    assert check("edge-ex1", {"ridge": 25, "bound": "memory", "attainable": 0.72, "fraction": 0.04})
+    assert not check("edge-ex1", {"ridge": 25, "bound": "compute", "attainable": 0.72, "fraction": 0.04})
 
 
 def test_ex2_attention_share_by_hand():
     a = answer("edge-ex2")
     T, D = 1024, 2048
-    full_attn = 8 * T * D ** 2 + 4 * T ** 2 * D
-    causal_attn = 8 * T * D ** 2 + 4 * (T * (T + 1) // 2) * D
-    mlp = 16 * T * D ** 2
-    assert a["full"]["share"] == pytest.approx(full_attn / (full_attn + mlp))
-    assert a["causal"]["share"] == pytest.approx(causal_attn / (causal_attn + mlp))
-    assert a["causal"]["share"] < a["full"]["share"]
+    proj, full, causal, mlp = 8 * T * D ** 2, 4 * T ** 2 * D, 2 * T * (T + 1) * D, 16 * T * D ** 2
+    assert a["attention_full"] == pytest.approx((proj + full) / 1e9)
+    assert a["attention_causal"] == pytest.approx((proj + causal) / 1e9)
+    assert a["mlp"] == pytest.approx(mlp / 1e9)
+    assert a["share_full"] == pytest.approx((proj + full) / (proj + full + mlp))   # 5/13 = 0.385
+    assert a["share_full"] == pytest.approx(5 / 13)
+    assert a["share_causal"] == pytest.approx((proj + causal) / (proj + causal + mlp))
 
 
 def test_ex3_bandwidth_by_hand():
     a = answer("edge-ex3")
-    p = llmperf.load_model("llama-3.2-3b").params_total        # tied, int8: 1 B each
+    p = 3_212_749_824                            # Llama-3.2-3B, tied: every parameter streamed, int8 = 1 B
     kv = 2 * 28 * 8 * 128 * 2 * 2049
-    assert a["sustained_gb_per_s"] == pytest.approx(10 * (p + kv) / 1e9)
-    assert a["devices_too_slow"] == ["raspberry-pi-5"]
+    assert a["weights_gb"] == pytest.approx(p / 1e9)
+    assert a["kv_gb"] == pytest.approx(kv / 1e9)
+    assert a["sustained"] == pytest.approx(10 * (p + kv) / 1e9)
+    assert a["peak"] == pytest.approx(10 * (p + kv) / 0.7 / 1e9)
+    assert a["too_slow"] == 1                    # 49.3 GB/s: only the Raspberry Pi 5 (17.07 GB/s) has less
 
 
-def test_ex4_flash_gain_is_one_plus_T_over_H():
+def test_ex4_flash_gain_is_one_plus_T_over_H_for_mha():
     a = answer("edge-ex4")
-    assert a["prefill"]["gain"] == pytest.approx(1 + 2048 / 128)
-    assert 1 < a["decode"]["gain"] < 1.05
-    assert a["prefill"]["unfused"] < a["ridge_fp16"] < a["prefill"]["flash"]
+    assert a["prefill_fused"] / a["prefill_unfused"] == pytest.approx(1 + 2048 / 128, rel=1e-3)
+    assert a["decode_fused"] == pytest.approx(32 / 32, rel=0.02)       # N / K for MHA
+    assert a["prefill_unfused"] < 146.875 < a["prefill_fused"]      # Orin NX fp16 ridge: 15.04e12 / 102.4e9
 
 
 def test_ex5_matmul_predictions():
     a = answer("edge-ex5")
-    sq = a["square [1024,1024]x[1024,1024]"]
-    assert sq["intensity"] == pytest.approx(1024 / 3)
-    assert sq["time_ms"] == pytest.approx(2 * 1024 ** 3 / 15.04e12 * 1e3)
-    row = a["row [1,1024]x[1024,1048576]"]
-    assert row["time_ms"] == pytest.approx(2 * (1024 + 1024 ** 3 + 1024 ** 2) / 102.4e9 * 1e3)
-    # knee: m * 4096 / (2m + 4096) >= ridge  <=>  m >= 4096 r / (4096 - 2 r)
-    r = 15.04e12 / 102.4e9
-    assert a["knee_m_for_4096x4096_weight"] == math.ceil(4096 * r / (4096 - 2 * r))
+    assert a["square_ms"] == pytest.approx(2 * 1024 ** 3 / 15.04e12 * 1e3)
+    assert a["row_ms"] == pytest.approx(2 * (1024 + 1024 ** 3 + 1024 ** 2) / 102.4e9 * 1e3)
+    assert a["column_ms"] == pytest.approx(a["row_ms"])
+    r = 15.04e12 / 102.4e9      # knee: 4096 m / (2m + 4096) >= r  <=>  m >= 4096 r / (4096 - 2 r)
+    assert a["knee"] == math.ceil(4096 * r / (4096 - 2 * r))
 
 
-def test_ex6_to_ex8():
+def test_ex6_by_hand():
     a = answer("edge-ex6")
-    assert a["fp16_ms"] > 100 > a["int4_ms"]
-    assert a["int4_ms"] < a["int4_ms_at_70pct"] < a["int4_4p5bit_ms_at_70pct"]
-    assert a["int4_ms_at_70pct"] == pytest.approx(a["int4_ms"] / 0.7, rel=0.01)
-    assert not a["fp16_fits_half_of_16gib"]
-    b = answer("edge-ex7")
-    # batch-1 decode intensity does not fall with model size
-    assert b["llama-2-70b fp16"]["intensity"] >= b["llama-2-7b fp16"]["intensity"] * 0.99
-    assert not b["llama-2-70b fp16"]["fits"] and b["llama-2-70b int4"]["fits"]
-    c = answer("edge-ex8")
+    ps = 7_241_732_096 - 32000 * 4096            # Mistral-7B, untied: the input embedding is not streamed
+    kv = 2 * 32 * 8 * 128 * 2 * 2049
+    assert a["fp16_ms"] == pytest.approx((2 * ps + kv) / 50e9 * 1e3)
+    assert a["int4_ms"] == pytest.approx((0.5 * ps + kv) / 50e9 * 1e3)
+    assert a["int4_70_ms"] == pytest.approx(a["int4_ms"] / 0.7)
+    assert a["int4_scaled_ms"] == pytest.approx((4.5 / 8 * ps + kv) / (0.7 * 50e9) * 1e3)
+    assert a["fp16_fits"] is False               # 14.5 GB of fp16 weights in 8 GiB
+
+
+def test_ex7_intensity_does_not_fall_and_fp16_70b_does_not_fit():
+    a = answer("edge-ex7")
+    assert 0.95 < a["small_intensity"] < 1.05 and 0.95 < a["large_intensity"] < 1.05
+    assert a["large_intensity"] >= a["small_intensity"]
+    assert a["large_fp16_fits"] is False and a["large_int4_fits"] is True     # 138 GB vs 34.5 GB in 57.6 GiB
+    # int4 Llama-2-70B at 204.8 GB/s: at least (P - V D) / 2 bytes per step
+    assert a["large_int4_ms"] > (68_976_648_192 - 32000 * 8192) * 0.5 / 204.8e9 * 1e3
+
+
+def test_ex8_kv_heads():
+    a = answer("edge-ex8")
     for k in (32, 8, 1):
-        assert c[k]["attention_intensity"] == pytest.approx(32 / k, rel=0.02)
-    assert c[1]["tpot_ms"] < c[8]["tpot_ms"] < c[32]["tpot_ms"]
-    assert c[8]["kv_gb_per_step"] == pytest.approx(2 * 32 * 8 * 128 * 2 * 4097 / 1e9)
+        assert a[f"intensity_k{k}"] == pytest.approx(32 / k, rel=0.02)
+    assert a["ms_k1"] < a["ms_k8"] < a["ms_k32"]
+    # the KV bytes fall 4x from K = 32 to 8, the step time by less: the weights stay
+    assert a["ms_k32"] / a["ms_k8"] < 4
 
 
-def test_ex9_to_ex14():
-    assert answer("edge-ex9")["model"] in edge.EDGE_MODELS
-    a10 = answer("edge-ex10")
-    assert a10["ratio"] > 1
-    assert 0.8 * edge.bandwidth_ceiling(a10["largest_plausible_model"], "raspberry-pi-5", 1024, "int4") >= 25
-    a11 = answer("edge-ex11")
+def test_ex9_design_is_checked_against_speed_and_memory():
+    w = worked("edge-ex9")
+    accept = w.parts["design"].accept
+    assert accept(w.answer["design"]) is None
+    assert check("edge-ex9", w.answer)
+    # Apple M2, int4: 0.7 x 100 GB/s / (7.50 G x 0.5 B + 131072 B x 4097) = 16.3 tokens/s >= 15, and it fits
+    bpt = (8_030_261_248 - 128256 * 4096) * 0.5 + 131072 * 4097
+    assert 0.7 * 100e9 / bpt > 15
+    assert accept({"device": "apple-m2", "weight_dtype": "int4"}) is None
+    # fp16 on the M2: 16 GB of weights in 8 GiB usable
+    assert "does not fit" in accept({"device": "apple-m2", "weight_dtype": "fp16"})
+    # the Snapdragon, int4: 0.7 x 76.8 / 4.29 GB = 12.5 tokens/s
+    assert 0.7 * 76.8e9 / bpt < 15
+    assert "too slow" in accept({"device": "snapdragon-8-gen-3", "weight_dtype": "int4"})
+    assert accept({"device": "h100-sxm", "weight_dtype": "int4"}) is not None
+    assert not check("edge-ex9", {"design": {"device": "raspberry-pi-5", "weight_dtype": "int4"}}, quiet=True)
+
+
+def test_ex10_claim_by_hand():
+    a = answer("edge-ex10")
+    bpt = (8_030_261_248 - 128256 * 4096) * 0.5 + 131072 * 4097
+    assert a["ceiling"] == pytest.approx(17.0672e9 / bpt, rel=1e-4)
+    assert a["ratio"] == pytest.approx(25 * bpt / 17.0672e9, rel=1e-4)
+    assert a["implied"] == pytest.approx(25 * bpt / 1e9)
+    assert a["plausible"] is False
+
+
+def test_ex11_achieved_bandwidth_by_hand():
+    a = answer("edge-ex11")
     p = llmperf.load_model("qwen2.5-3b").params_total        # tied; L=36, K=2, H=128
     bpt = p * 4.5 / 8 + 2 * 36 * 2 * 128 * 2 * 513
-    assert a11["achieved_gb_per_s"] == pytest.approx(30 * bpt / 1e9)
-    assert a11["fraction_of_68_3"] > a11["fraction_of_76_8"]
-    assert answer("edge-ex12")["bound"] == "compute"
-    a13 = answer("edge-ex13")
-    assert a13["speed_ratio"] > 5                               # 3.35 B active of 30.5 B
-    a14 = answer("edge-ex14")
-    assert a14["tokens_per_s"] > a14["ceiling_tokens_per_s"] > a14["plain_tokens_per_s"]
+    assert a["achieved"] == pytest.approx(30 * bpt / 1e9)
+    assert a["fraction_max"] == pytest.approx(30 * bpt / 76.8e9, rel=1e-3)
+    assert a["fraction_shipped"] == pytest.approx(30 * bpt / 68.3e9)
+
+
+def test_ex12_prefill():
+    a = answer("edge-ex12")
+    assert a["bound"] == "compute"
+    assert a["steps"] == pytest.approx(a["ttft_s"] / (a["decode_ms"] / 1e3))
+    # at least 2 P' T / peak: Qwen2.5-3B without its (tied) embedding, V=151936, D=2048; Dimensity 9300: 4 TFLOP/s
+    p = 3_085_938_688 - 151936 * 2048
+    assert 2 * p * 1024 / 4e12 < a["ttft_s"] < 1.2 * 2 * p * 1024 / 4e12
+
+
+def test_ex13_moe():
+    a = answer("edge-ex13")
+    assert a["moe_tokens_per_s"] / a["dense_tokens_per_s"] > 5      # 3.35 B active against 32.8 B
+    assert a["moe_gib"] < 0.75 * 64 and a["dense_gib"] < 0.75 * 64
+    assert a["moe_gib"] > 30.5e9 * 0.5 / GiB                        # all experts are stored
+
+
+def test_ex14_speculative():
+    a = answer("edge-ex14")
+    ceiling = edge.bandwidth_ceiling("llama-3.1-8b", "apple-m2", 1024, "int4")
+    assert a["tokens_per_s"] > ceiling > a["plain_tokens_per_s"]
+    assert a["speedup"] == pytest.approx(a["tokens_per_s"] / a["plain_tokens_per_s"])

@@ -365,3 +365,141 @@ def test_kv_cache_bytes_by_hand_and_with_windows():
     assert llmperf.kv_cache_bytes("mistral-7b", 10_000) == llmperf.kv_cache_bytes("mistral-7b", 4096)
     v = llmperf.kv_cache_bytes("mistral-7b", np.array([10, 4096, 9999]))
     assert v.shape == (3,) and v[0] < v[1] == v[2]
+
+
+# --- operator plans: traced once per setup, the same numbers as build_ops ------------------
+
+from llmperf.analysis import MAX_PLANS_PER_MODEL, make_setup  # noqa: E402
+from llmperf.ops import FIELDS  # noqa: E402
+
+
+def _bits(x):
+    return np.ascontiguousarray(np.asarray(x, dtype=float)).view(np.int64)
+
+
+def _plan_of(setup, phase):
+    setup._plan(phase)              # the first request builds directly; the second traces
+    plan = setup._plan(phase)
+    assert plan is not None, (setup.model.name, phase)
+    return plan
+
+
+def _same_ops(got, want):
+    assert (got.names, got.groups, got.kinds, got.scopes) == (want.names, want.groups, want.kinds, want.scopes)
+    assert np.array_equal(got.repeats, want.repeats)
+    for f in FIELDS:
+        assert got.data[f].shape == want.data[f].shape, f
+        assert np.array_equal(_bits(got.data[f]), _bits(want.data[f])), f
+    assert tuple(got.shapes) == tuple(want.shapes)
+    for a, b in zip(got.shape_keys, want.shape_keys):
+        assert (a is None) == (b is None) and (a is None or np.array_equal(_bits(a), _bits(b)))
+
+
+PLAN_SETUPS = [("llama-2-7b", {}), ("llama-2-70b", {"tp": 4, "pp": 2}), ("gemma-2-9b", {"flash_attention": False}),
+               ("mixtral-8x7b", {"ep": 2}), ("deepseek-v2-lite", {"mla": "expanded"}), ("deepseek-v2-lite", {}),
+               ("llama-4-scout-17b-16e", {"decode_kv": "exclusive"}), ("gpt-oss-20b", {}),
+               ("qwen2.5-7b", {"tp": 2, "weight_dtype": "int4", "kv_dtype": "fp8", "logits": "all"})]
+
+
+@pytest.mark.parametrize("name,opts", PLAN_SETUPS)
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_plan_reproduces_build_ops_bit_for_bit(name, opts, phase):
+    s = make_setup(name, "h100-sxm", **opts)
+    plan = _plan_of(s, phase)
+    ep = s.ep
+    sizes = [(ep, 1024, 0), (3 * ep, 1, 4095), (ep, 1, 70000), (np.arange(1, 4) * ep, 1, np.array([[0], [511], [9000]])),
+             (2 * ep, np.array([1, 64, 4096]), 7)]
+    if phase == "prefill":
+        sizes.append((ep, 300, 8190))
+    for b, t, p in sizes:
+        got = plan(b, t, p, lambda: s._build_ops(b, t, p, phase, True).shapes)
+        assert got is not None
+        _same_ops(got, s._build_ops(b, t, p, phase, True))
+
+
+def test_analysis_through_plans_equals_direct_build(monkeypatch):
+    m = load_model("mixtral-8x7b")
+    cases = [(2, 1024, 129, {"ep": 2}), (1, 100, 5000, {}), (4, 7, 3, {"tp": 2, "pp": 2})]
+    planned = [analyze(m, "h100-sxm", b, s, g, **o) for b, s, g, o in cases for _ in range(2)][1::2]
+    monkeypatch.setattr(llmperf.analysis.Setup, "_plan", lambda self, phase: None)
+    direct = [analyze(m, "h100-sxm", b, s, g, **o) for b, s, g, o in cases]
+    for a, d in zip(planned, direct):
+        assert a.summary == d.summary
+        assert np.array_equal(_bits(a.decode_summary.op_time_total_s), _bits(d.decode_summary.op_time_total_s))
+        assert a.prefill_table().equals(d.prefill_table())
+        assert a.decode_table("last").equals(d.decode_table("last"))
+        assert a.to_dict() == d.to_dict()
+
+
+def test_different_setups_never_share_a_plan():
+    m = load_model("llama-3.1-8b")
+    variants = [{}, {"tp": 2}, {"pp": 2}, {"weight_dtype": "int8"}, {"act_dtype": "fp16"}, {"kv_dtype": "fp8"},
+                {"attention_flops": "full"}, {"logits": "all"}, {"flash_attention": False},
+                {"decode_kv": "exclusive"}, {"tp": 2, "pp": 2}]
+    plans = {}
+    for v in variants:
+        for phase in ("prefill", "decode"):
+            plan = _plan_of(make_setup(m, "h100-sxm", **v), phase)
+            assert all(plan is not p for p in plans.values()), (v, phase)
+            plans[(str(v), phase)] = plan
+            # an equal setup (a new object, the same fields) finds the same plan
+            assert _plan_of(make_setup(m, "h100-sxm", **v), phase) is plan
+    # a changed model is another object: its own plans, its own numbers
+    short = m.replace(n_layers=4)
+    p_short = _plan_of(make_setup(short, "h100-sxm"), "decode")
+    assert p_short is not plans[("{}", "decode")]
+    a, b = (make_setup(x, "h100-sxm").ops(1, 1, 100, "decode") for x in (m, short))
+    assert a.repeats.max() == 32 and b.repeats.max() == 4
+    # hardware and efficiencies do not change the operators: one plan, different times
+    h = make_setup(m, "a100-sxm-80gb", compute_efficiency=0.5)
+    assert _plan_of(h, "decode") is plans[("{}", "decode")]
+    assert llmperf.decode_step(m, "a100-sxm-80gb").time_s != llmperf.decode_step(m, "h100-sxm").time_s
+
+
+def test_changing_a_result_leaks_into_no_other_call():
+    s = make_setup("llama-2-7b", "h100-sxm")
+    _plan_of(s, "prefill")
+    first = s.ops(1, 512, 0, "prefill")
+    want = {f: v.copy() for f, v in first.data.items()}
+    for v in first.data.values():
+        v *= 7.0
+    first.repeats[:] = 0.0
+    again = s.ops(1, 512, 0, "prefill")
+    assert all(np.array_equal(again.data[f], want[f]) for f in FIELDS)
+    assert again.repeats.max() == 32
+    a = analyze("llama-2-7b", "h100-sxm", 1, 512, 3)
+    ttft = a.summary["ttft_s"]
+    a.prefill.op_time_s[:] = 0.0
+    a.prefill.ops.data["flops"][:] = 0.0
+    a.decode_summary.op_time_total_s[:] = 0.0
+    b = analyze("llama-2-7b", "h100-sxm", 1, 512, 3)
+    assert b.summary["ttft_s"] == ttft and b.prefill.flops > 0 and b.decode_summary.time_total_s > 0
+
+
+def test_plans_are_bounded_dropped_by_copies_and_fall_back_when_they_fail(monkeypatch):
+    import copy
+    import pickle
+    m = load_model("llama-2-7b").replace(n_layers=3)
+    for tp in (1, 2, 4, 8, 16, 32):
+        for phase in ("prefill", "decode"):
+            _plan_of(make_setup(m, "h100-sxm", tp=tp), phase)
+    cache = llmperf.analysis._model_facts(m)["plans"]
+    assert 0 < len(cache) <= MAX_PLANS_PER_MODEL
+    for c in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert c == m and not c.__dict__.get("_llmperf_facts", {}).get("plans")
+    s = make_setup(m, "h100-sxm")
+    plan = _plan_of(s, "decode")
+
+    def boom(*args):
+        raise ZeroDivisionError
+    monkeypatch.setattr(plan, "_scalar", boom)
+    _same_ops(s.ops(2, 1, 10, "decode"), s._build_ops(2, 1, 10, "decode", True))
+
+
+def test_code_that_cannot_be_traced_keeps_build_ops():
+    from llmperf.plans import TraceError, _Graph
+    g = _Graph(3)
+    B = g.inputs[0]
+    for bad in (lambda: bool(B > 1), lambda: float(B), lambda: np.sqrt(B), lambda: B == 2, lambda: B * np.ones(2)):
+        with pytest.raises(TraceError):
+            bad()

@@ -277,39 +277,149 @@ def test_kv_share_chart_spec():
     assert sum(len(v) for v in spec["datasets"].values()) < 3000
 
 
-def test_operator_explorer_reacts():
+def test_operator_explorer_reacts_and_flags_what_does_not_fit():
     pytest.importorskip("ipywidgets")
     from llmperf.widgets.operators import operator_explorer
     ex = operator_explorer(model="qwen2.5-7b")
     assert ex.error is None and ex.result.loc["gate_proj", "Bound"] == "compute"
+    assert ex.memory["fits"]
     ex.set(phase="decode")
     assert (ex.result["Bound"] == "memory").all()
     ex.set(model="llama-2-70b")
     assert "8192" in ex.result.loc["q_proj", "Shape"]
+    # 2 bytes x 68,976,648,192 parameters = 128.5 GiB > 80 GiB: flagged
+    assert BF16 * hand_params(LLAMA2_70B) > 80 * 2**30
+    assert not ex.memory["fits"] and ex.memory["message"].startswith("DOES NOT FIT")
     w16 = ex.result.loc["q_proj", "Weights (MB)"]
     ex.set(weight_dtype="int4")
     assert ex.result.loc["q_proj", "Weights (MB)"] == pytest.approx(w16 / 4)
+    assert ex.memory["fits"]                     # int4: about 32 GiB of weights
     ex.set(batch=64, prompt_len=4096)
     assert ex.result.loc["attention (fused)", "KV read (MB)"] * 1e6 == pytest.approx(64 * 2 * 4097 * 8 * 128 * BF16)
+
+
+def test_shape_table_splits_every_shape_in_two_narrow_columns():
+    pytest.importorskip("altair")
+    from llmperf.charts.operators import shape_table
+    t = tables.operator_table("qwen2.5-7b", phase="decode")
+    s = shape_table(t)
+    assert list(s.index) == list(t.index)
+    assert s.loc["q_proj", "Input"] == "bf16[1, 3584]" and s.loc["q_proj", "Weight or cache"] == "bf16[3584, 3584]"
+    assert s.loc["attention (fused)", "Weight or cache"] == "K, V bf16[1, 4, 1025, 128]"
+    assert s.loc["embedding", "Weight or cache"] == "bf16[152064, 3584]"
+    assert s.loc["input norm", "Weight or cache"] == "–"
+    assert max(len(x) for x in s.values.ravel() if isinstance(x, str)) <= 30     # fits a text column
 
 
 # --- exercises ---------------------------------------------------------------------------------------
 
 def test_exercise_answers_by_hand():
-    assert answer("operators-ex1") == 80 * 8 * 4096 * 2 * 8 * 128 * BF16 / 2**30 == 10.0
-    assert answer("operators-ex2") == pytest.approx((2 * 2048 + 1) * 1024 * 16 * 128 / 1e9)
+    assert answer("operators-ex1") == pytest.approx(80 * 8 * 4096 * 2 * 8 * 128 * BF16 / 2**30) == 10.0
+    assert answer("operators-ex2") == (2 * 2048 + 1) * 1024 * 16 * 128      # exact, with the bias
     ex3 = answer("operators-ex3")
-    assert ex3["bound"] == "memory" and ex3["ridge_flop_per_byte"] == pytest.approx(H100_BF16 / H100_BW)
-    assert 1 < ex3["intensity_flop_per_byte"] < 1.1
-    ex4 = answer("operators-ex4")
+    assert ex3["bound"] == "memory" and ex3["ridge"] == pytest.approx(H100_BF16 / H100_BW)
+    assert 1 < ex3["intensity"] < 1.1
+    assert ex3["fits"] is False                  # 128 GiB of bf16 weights on an 80 GiB H100
+    ex4 = answer("operators-ex4")                # batch 1, 6000 cached tokens
     L, D, K, H, V = (LLAMA2_7B[k] for k in "LDKHV")
-    kv = L * 4097 * 2 * K * H * BF16
+    kv = L * 6001 * 2 * K * H * BF16
     w = BF16 * (hand_params(LLAMA2_7B) - V * D + D)
-    assert ex4["llama-2-7b"] == pytest.approx(100 * kv / (kv + w), rel=1e-3)   # other bytes are tiny
-    assert ex4["qwen2.5-7b"] < ex4["llama-2-7b"]
-    ex5 = answer("operators-ex5")
-    assert ex5["kv_mha_gib"] == 8 * ex5["kv_gqa_gib"] == 80.0
-    assert ex5["attention_intensity_gqa"] / ex5["attention_intensity_mha"] == pytest.approx(8, rel=0.01)
+    assert ex4["mha"] == pytest.approx(100 * kv / (kv + w), rel=1e-2)   # other bytes are tiny
+    c = QWEN25_7B
+    kvq = c["L"] * 6001 * 2 * c["K"] * c["H"] * BF16
+    wq = BF16 * (hand_params(QWEN25_7B, qkv_bias=True) - c["V"] * c["D"] + c["D"])
+    assert ex4["gqa"] == pytest.approx(100 * kvq / (kvq + wq), rel=1e-2)
+    ex5 = answer("operators-ex5")                # Qwen2.5-7B, K = 4 -> 28, 8 x 4096 tokens
+    assert ex5["kv_gqa_gib"] == 28 * 8 * 4096 * 2 * 4 * 128 * BF16 / 2**30
+    assert ex5["kv_mha_gib"] == 7 * ex5["kv_gqa_gib"]
+    assert ex5["intensity_gqa"] / ex5["intensity_mha"] == pytest.approx(7, rel=0.01)
     ex6 = answer("operators-ex6")
-    assert ex6 == pytest.approx(BF16 * (hand_params(LLAMA2_7B) - V * D + 16 * D) / (16 * L * 2 * K * H * BF16) - 1)
-    assert math.isfinite(ex6)
+    s = BF16 * (hand_params(LLAMA2_7B) - V * D + 16 * D) / (16 * L * 2 * K * H * BF16) - 1
+    assert ex6 == math.floor(s) + 1
+    for tokens, more_kv in ((ex6 - 1, False), (ex6, True)):
+        split = tables.decode_bytes_split("llama-2-7b", batch=16, context=tokens)
+        assert (float(split["kv"]) > float(split["weights"])) is more_kv
+
+
+LABELS = [f"operators-ex{i}" for i in range(1, 7)]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_each_exercise_has_different_variants(label):
+    from llmperf import exercises as E
+    n = E.variant_count(label)
+    assert n >= 3
+    prompts = {E.variant(label, s).prompt for s in range(n)}
+    answers = {repr(E.variant(label, s).answer) for s in range(n)}
+    assert len(prompts) == n and len(answers) >= 3
+    for s in range(n):
+        assert E.check(label, E.variant(label, s).answer, seed=s, quiet=True)
+
+
+def test_variants_avoid_numbers_the_chapter_prints():
+    """The chapter prints the crossover at B = 1, 8, 64 and the KV share on a grid of powers of two."""
+    from llmperf.exercises import _VARIANTS, labels
+    labels()
+    assert not {1, 8, 64} & set(_VARIANTS["operators-ex6"]["batch"])
+    grid = {int(x) for x in np.unique(np.round(np.geomspace(128, 131072, 31)))}
+    assert not grid & set(_VARIANTS["operators-ex4"]["context"])
+    assert "qwen2.5-7b" not in _VARIANTS["operators-ex2"]["model"]        # its q_proj is worked in the text
+
+
+def _shown_numbers(v):
+    from llmperf.book import fmt
+    if isinstance(v, int):
+        return {f"{v:,d}", str(v)}
+    return {fmt(v), fmt(v, "sig4")}
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_each_solution_shows_its_numbers_and_answers_why(label):
+    from llmperf import exercises as E
+    w = E.worked(label)
+    text = w.solution.replace("{,}", ",")
+    for name, part in w.parts.items():
+        if isinstance(part.value, (bool, str)):
+            assert (str(part.value) in text) if isinstance(part.value, str) else True
+            continue
+        assert any(t in text for t in _shown_numbers(part.value)), (name, part.value)
+    if "Why" in w.prompt or "why" in w.prompt:
+        assert "**Why:**" in w.solution
+    assert "{'" not in w.solution and "def " not in w.solution
+
+
+def _cells():
+    import json
+    from pathlib import Path
+    return json.loads((Path(__file__).resolve().parents[1] / "book" / "operators.ipynb").read_text())["cells"]
+
+
+def _norm(s):
+    import re
+    return re.sub(r"\s+", " ", s).strip()
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_notebook_states_each_exercise_with_its_default_prompt_and_answer_form(label):
+    from llmperf import exercises as E
+    cells = _cells()
+    i = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+             and f":label: {label}" in "".join(c["source"]))
+    statement = "".join(cells[i]["source"])
+    w = E.worked(label)
+    assert _norm(w.prompt) in _norm(statement)
+    assert f"*Answer form:* {w.form()}" in statement and "{exercise-end}" in statement
+    check_cell = cells[i + 1]
+    assert "remove-input" in check_cell["metadata"]["tags"] and "".join(check_cell["source"]) == f'selfcheck("{label}")'
+    sol = cells[i + 2:i + 5]
+    assert "{solution-start}" in "".join(sol[0]["source"]) and "{solution-end}" in "".join(sol[2]["source"])
+    assert all("solution" in c["metadata"].get("tags", []) for c in sol)
+    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in sol[1]["outputs"])
+    assert _norm(shown) == _norm(w.solution)
+
+
+def test_notebook_formula_and_notation():
+    text = "\n".join("".join(c["source"]) for c in _cells() if c["cell_type"] == "markdown")
+    assert r"\begin{aligned}" in text                        # the parameter formula is split over two lines
+    assert "{doc}`generation`" in text
+    assert "{glue" not in text

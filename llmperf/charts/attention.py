@@ -65,9 +65,15 @@ def time_vs_flop_chart(data: pd.DataFrame, title: str = "Decode: the core's time
     """FLOP share and roofline-time share of the attention core in decode, against batch.
 
     ``data``: :func:`llmperf.share.time_vs_flop_share` over a batch x context
-    grid plus a ``log2_context`` column. A slider picks the context.
+    grid plus a ``log2_context`` column. A slider picks the context; hollow
+    points are batches whose KV cache does not fit in the device's memory
+    (column ``fits``; all filled when the table has none).
     """
-    long = data.melt(id_vars=["batch", "context", "log2_context"],
+    data = data.copy()
+    if "fits" not in data:
+        data["fits"] = True
+    data["memory"] = data["fits"].map({True: "fits", False: "does not fit"})
+    long = data.melt(id_vars=["batch", "context", "log2_context", "memory"],
                      value_vars=["core_flop_share", "core_time_share"], var_name="measure", value_name="share")
     long["measure"] = long["measure"].map({"core_flop_share": "FLOP share", "core_time_share": "time share"})
     steps = sorted(set(long["log2_context"]))
@@ -80,7 +86,15 @@ def time_vs_flop_chart(data: pd.DataFrame, title: str = "Decode: the core's time
               title="attention core, share of the layers")
     color = alt.Color("measure:N", scale=alt.Scale(domain=["FLOP share", "time share"],
                                                    range=[PALETTE[7], PALETTE[3]]), title="")
-    line = base.mark_line(point=True).encode(x=x, y=y, color=color,
-                                             tooltip=["batch:Q", "context:Q", "measure:N",
-                                                      alt.Tooltip("share:Q", format=".1%")])
-    return line.add_params(ctx).properties(width=width, height=height, title=title)
+    tooltip = ["batch:Q", "context:Q", "measure:N", alt.Tooltip("share:Q", format=".1%"),
+               alt.Tooltip("memory:N", title="KV cache")]
+    line = base.mark_line().encode(x=x, y=y, color=color)
+    points = base.mark_point(size=50).encode(
+        x=x, y=y, color=color, tooltip=tooltip,
+        fill=alt.condition(alt.datum.memory == "fits",
+                          alt.Color("measure:N", scale=alt.Scale(domain=["FLOP share", "time share"],
+                                                                 range=[PALETTE[7], PALETTE[3]]), legend=None),
+                          alt.value("white")))
+    return (line + points).add_params(ctx).properties(
+        width=width, height=height,
+        title=alt.Title(title, subtitle="hollow points: the KV cache does not fit in the device's memory"))

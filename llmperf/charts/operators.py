@@ -77,3 +77,33 @@ def kv_share_chart(df: pd.DataFrame, log2_batch: int = 0) -> alt.LayerChart:
     return alt.layer(lines, half, label).add_params(p_b).properties(
         width=480, height=300, title=alt.Title("What a decode step reads: KV cache against weights",
                                                subtitle="batch = 2^slider; dashed: KV bytes = all other bytes"))
+
+
+# --- tables that fit the text column ------------------------------------------------------
+
+def shape_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``Shape`` column of :func:`llmperf.tables.operator_table` split in two narrow columns:
+    what the operator reads per token (``Input``) and the weight or cache it multiplies by.
+
+    ``bf16[1024, 3584] x bf16[3584, 512]`` becomes ``bf16[1024, 3584]`` and
+    ``bf16[3584, 512]``; attention's ``Q ..., K ..., V ...`` becomes the query and
+    ``K, V: ...`` (keys and values have one shape); the embedding's index list goes
+    to ``Input``. ``Repeats`` (runs per step) is kept; "–" means no weight.
+    """
+    rows = []
+    for op, shape in table["Shape"].items():
+        s = str(shape)
+        if " x " in s:
+            inp, weight = s.split(" x ", 1)
+        elif s.startswith("Q ") and ", K " in s and ", V " in s:
+            q, rest = s.split(", K ", 1)
+            k, v = rest.split(", V ", 1)
+            inp, weight = q, ("K, V " + k) if k == v else f"K {k}, V {v}"
+        elif "][ids " in s:
+            w, ids = s.split("][ids ", 1)
+            inp, weight = f"token ids [{ids.rstrip(']')}]", w + "]"
+        else:
+            inp, weight = s, "–"
+        rows.append({"Operator": op, "Input": inp, "Weight or cache": weight,
+                     "Repeats": int(table.loc[op, "Repeats"])})
+    return pd.DataFrame(rows).set_index("Operator")

@@ -72,13 +72,16 @@ def _labelled(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def decode_roofline_chart(points: pd.DataFrame, roofs: pd.DataFrame, device: str = "h100-sxm",
-                          log2_batch: int = 0, devices=None, model_label: str = "") -> alt.LayerChart:
+                          log2_batch: int = 0, devices=None, model_label: str = "",
+                          fits: pd.DataFrame | None = None) -> alt.LayerChart:
     """The decode step's operators on a device's roof, with a batch slider and a device dropdown.
 
     ``points`` comes from :func:`llmperf.rooflines.decode_points`, ``roofs``
     from :func:`llmperf.rooflines.roof_lines`. The slider moves over log2 of
     the batch; each operator's area is its share of the step time; the whole
-    step is the hollow black diamond.
+    step is the hollow black diamond. ``fits`` (from
+    :func:`llmperf.rooflines.decode_fit_table`) flags, next to the batch, the
+    batches whose weights and KV cache do not fit in the device's memory.
     """
     points = _slim(points)
     devices = list(devices or points["device"].unique())
@@ -125,9 +128,20 @@ def decode_roofline_chart(points: pd.DataFrame, roofs: pd.DataFrame, device: str
     # An invisible point at 4x the peak keeps each device's y range fixed while the slider moves.
     top = roofs[roofs["order"] == 2].assign(**{"Attainable (TFLOP/s)": lambda d: 4 * d["Attainable (TFLOP/s)"]})
     anchor = alt.Chart(top).transform_filter(on_dev).mark_point(opacity=0).encode(x=x, y="Attainable (TFLOP/s):Q")
-    batch_text = alt.Chart(step[["device", "log2 batch", "batch"]]).transform_filter(sel).transform_calculate(
-        t="'batch B = ' + datum.batch").mark_text(align="left", fontSize=14, fontWeight="bold").encode(
-        x=alt.value(8), y=alt.value(12), text="t:N")
+    label_rows = step[["device", "log2 batch", "batch"]]
+    if fits is not None:
+        flags = fits[["device", "log2 batch", "fits", "Memory needed (GiB)"]].copy()
+        flags["Memory needed (GiB)"] = flags["Memory needed (GiB)"].round(0)
+        label_rows = label_rows.merge(flags, on=["device", "log2 batch"], how="left")
+        label_rows["fits"] = label_rows["fits"].fillna(True).astype(bool)
+        text = ("'batch B = ' + datum.batch + (datum.fits ? '' : ': DOES NOT FIT (weights + KV cache ' "
+                "+ format(datum['Memory needed (GiB)'], ',.0f') + ' GiB)')")
+    else:
+        text = "'batch B = ' + datum.batch"
+    batch_text = alt.Chart(label_rows).transform_filter(sel).transform_calculate(t=text).mark_text(
+        align="left", fontSize=14, fontWeight="bold").encode(
+        x=alt.value(8), y=alt.value(12), text="t:N",
+        color=alt.condition("datum.fits === false", alt.value("#c0392b"), alt.value("black")))
     title = "Decode step on the roof" + (f": {model_label}" if model_label else "")
     return alt.layer(roof, anchor, ridge, ridge_text, pts, step_pt, right, left, batch_text).add_params(b, dev).properties(
         width=500, height=380, title=title)

@@ -9,6 +9,13 @@ submits (each with its unit and tolerance), and the worked solution, all
 computed by llmperf. The book's solution dropdowns display that same object,
 so the printed solution and the checked answer cannot drift apart.
 
+Students check an answer with :func:`check` (one printed line: "correct" or a
+hint naming the wrong part and the usual slip); under each exercise the book
+shows :func:`selfcheck`'s answer boxes, which check in the browser with no
+kernel. In graded mode (``LLMPERF_GRADED=1``, set by the notebooks that
+``scripts/assignment.py`` makes) the package gives no answers, solutions or
+verdicts, only whether an answer has the right form.
+
 >>> from llmperf.exercises import check, variant
 >>> check("roofline-ex1", {"bf16": 247, "fp8": 493})          # doctest: +SKIP
 >>> v = variant("roofline-ex1", seed=7); print(v.prompt)      # doctest: +SKIP
@@ -22,11 +29,11 @@ import math
 import os
 import pkgutil
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 __all__ = ["Part", "Worked", "Check", "exercise", "labels", "answer", "worked", "variant", "check",
-           "variant_count", "graded_mode"]
+           "variant_count", "graded_mode", "selfcheck"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,8 @@ def exercise(label: str, variants: Mapping[str, Any] | None = None):
     range); every combination must make a sensible exercise.
     """
     def deco(fn):
-        if label in _REGISTRY and _REGISTRY[label] is not fn:
+        old = _REGISTRY.get(label)
+        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ValueError(f"exercise {label!r} registered twice")
         _REGISTRY[label] = fn
         _VARIANTS[label] = {k: list(v) for k, v in (variants or {}).items()}
@@ -115,10 +123,19 @@ def exercise(label: str, variants: Mapping[str, Any] | None = None):
     return deco
 
 
+#: chapter modules that failed to import, with the error (the others still load)
+_LOAD_ERRORS: dict[str, str] = {}
+
+
 def _load_all():
     for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+        if not mod.name.startswith("_") and mod.name not in _LOAD_ERRORS:
+            try:
+                importlib.import_module(f"{__name__}.{mod.name}")
+            except Exception as exc:  # noqa: BLE001 - one broken chapter must not hide the others
+                _LOAD_ERRORS[mod.name] = f"{type(exc).__name__}: {exc}"
+                import warnings
+                warnings.warn(f"exercises of llmperf.exercises.{mod.name} not loaded: {exc}", stacklevel=2)
 
 
 def labels() -> list[str]:
@@ -130,7 +147,8 @@ def labels() -> list[str]:
 def _fn(label: str):
     _load_all()
     if label not in _REGISTRY:
-        raise KeyError(f"no exercise {label!r}; known: {', '.join(sorted(_REGISTRY))}")
+        broken = "".join(f"; module {m} failed to load ({e})" for m, e in sorted(_LOAD_ERRORS.items()))
+        raise KeyError(f"no exercise {label!r}; known: {', '.join(sorted(_REGISTRY))}{broken}")
     return _REGISTRY[label]
 
 
@@ -208,7 +226,8 @@ def variant(label: str, seed: int) -> Worked:
     """
     w = _worked(label, seed)
     if graded_mode():
-        return Worked(prompt=w.prompt, parts={}, solution="", label=label, params=w.params)
+        hidden = {k: replace(p, value=None, accept=None) for k, p in w.parts.items()}
+        return Worked(prompt=w.prompt, parts=hidden, solution="", label=label, params=w.params)
     return w
 
 
@@ -235,12 +254,25 @@ def check(label: str, value, seed: int | None = None, quiet: bool = False) -> Ch
 
     Returns a :class:`Check` whose ``.hint`` names the part that is wrong and,
     where it recognises one, the slip (GB for GiB, ms for s, a factor of 2 ...).
+    In graded mode it checks only the form of ``value`` (names, numbers):
+    ``.correct`` is then always False and ``.hint`` says whether the form is right.
     """
-    from ._check import judge  # the comparison and its hints live apart
+    from ._check import check_form, form_spec, judge  # the comparison and its hints live apart
 
     w = _worked(label, seed)
-    ok, hint = judge(w, value, reveal=not graded_mode())
+    if graded_mode():
+        # a graded assignment: say whether the form is right, never whether the value is
+        problem = check_form(form_spec(w), value)
+        result = Check(label, False, f"the form is not right: {problem}" if problem else
+                       "the form is right (names, numbers); whether it is correct is graded after you submit")
+        if not quiet:
+            print(f"{label}: {result.hint}")
+        return result
+    ok, hint = judge(w, value, reveal=True)
     result = Check(label, ok, "" if ok else hint)
     if not quiet:
         print(repr(result))
     return result
+
+
+from ._selfcheck import selfcheck  # noqa: E402  (the offline answer boxes; needs the names above)
