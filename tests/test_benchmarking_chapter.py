@@ -22,10 +22,6 @@ def _cells():
     return json.loads(NB.read_text())["cells"]
 
 
-def _norm(s):
-    return " ".join(s.split())
-
-
 def _src(c):
     return "".join(c["source"])
 
@@ -36,13 +32,6 @@ def test_seven_exercises_with_variants():
     assert set(LABELS) <= set(X.labels())
     for label in LABELS:
         assert X.variant_count(label) >= 3, label
-
-
-@pytest.mark.parametrize("label", LABELS)
-def test_every_variant_checks_against_its_own_answer(label):
-    for seed in range(X.variant_count(label)):
-        v = X.variant(label, seed)
-        assert X.check(label, v.answer, seed=seed, quiet=True), (label, seed, v.params)
 
 
 def test_ex1_by_hand():
@@ -145,30 +134,6 @@ def test_claims_explorer_recomputes():
 
 
 # --- the notebook ----------------------------------------------------------------------------------
-
-def test_notebook_states_each_exercise_with_its_prompt_and_form():
-    md = "\n".join(_src(c) for c in _cells() if c["cell_type"] == "markdown")
-    labels = re.findall(r"\{exercise-start\}\s*\n:label:\s*(\S+)", md)
-    assert labels == LABELS
-    for label in LABELS:
-        w = X.worked(label)
-        assert _norm(w.prompt) in _norm(md), label
-        assert _norm(w.form()) in _norm(md), label
-
-
-def test_solutions_are_tagged_and_use_worked():
-    inside, n = False, 0
-    for c in _cells():
-        src = _src(c)
-        if "{solution-start}" in src:
-            inside, n = True, n + 1
-        if inside:
-            assert "solution" in c["metadata"].get("tags", []), src[:80]
-            if c["cell_type"] == "code":
-                assert re.fullmatch(r'worked\("benchmarking-ex\d"\)', src.strip())
-        if "{solution-end}" in src:
-            inside = False
-    assert n == 7
 
 
 def test_measured_cells_are_few_marked_and_glue_nothing():

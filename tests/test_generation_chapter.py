@@ -5,7 +5,6 @@ constants (written out below), from the metrics' definitions and from limiting
 cases; none is copied from the module's own output.
 """
 import json
-import math
 import re
 from pathlib import Path
 
@@ -191,13 +190,6 @@ def test_seven_exercises_with_variants():
         assert X.variant_count(label) >= 3, label
 
 
-@pytest.mark.parametrize("label", LABELS)
-def test_every_variant_checks_against_its_own_answer(label):
-    for seed in range(X.variant_count(label)):
-        v = X.variant(label, seed)
-        assert X.check(label, v.answer, seed=seed, quiet=True), (label, seed, v.params)
-
-
 def test_ex1_by_hand():
     # Qwen2.5-7B: L = 28, K = 4, H = 128; bf16
     w = X.worked("generation-ex1")
@@ -283,37 +275,6 @@ def test_ex7_accepts_its_design_and_rejects_bad_ones():
 
 def _cells():
     return json.loads(NB.read_text())["cells"]
-
-
-def _norm(s):
-    return " ".join(s.split())
-
-
-def test_notebook_states_each_exercise_with_its_prompt_and_form():
-    md = "\n".join("".join(c["source"]) for c in _cells() if c["cell_type"] == "markdown")
-    labels = re.findall(r"\{exercise-start\}\s*\n:label:\s*(\S+)", md)
-    assert labels == LABELS
-    for label in LABELS:
-        w = X.worked(label)
-        assert _norm(w.prompt) in _norm(md), label
-        assert _norm(w.form()) in _norm(md), label
-
-
-def test_solutions_are_tagged_and_use_worked():
-    cells = _cells()
-    inside = False
-    n = 0
-    for c in cells:
-        src = "".join(c["source"])
-        if "{solution-start}" in src:
-            inside, n = True, n + 1
-        if inside:
-            assert "solution" in c["metadata"].get("tags", []), src[:80]
-            if c["cell_type"] == "code":
-                assert re.fullmatch(r'worked\("generation-ex\d"\)', src.strip())
-        if "{solution-end}" in src:
-            inside = False
-    assert n == 7
 
 
 def test_every_metric_is_defined_once_in_bold():

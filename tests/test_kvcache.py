@@ -1,5 +1,4 @@
 """KV cache per architecture against hand derivations and the DeepSeek-V2 paper's comparison."""
-import numpy as np
 import pytest
 
 import llmperf

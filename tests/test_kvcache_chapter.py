@@ -1,13 +1,12 @@
 """The chapter "The KV Cache and Its Variants": its exercises, variants and catalog figures."""
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 import llmperf
 from llmperf import kvcache as kc
-from llmperf.exercises import check, labels, variant, variant_count, worked
+from llmperf.exercises import check, labels, worked
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "book" / "kvcache.ipynb"
@@ -19,26 +18,9 @@ def _markdown():
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 
 
-def _norm(s):
-    return re.sub(r"\s+", " ", s).strip()
-
-
 def test_the_chapter_has_its_exercises():
     assert len(LABELS) >= 6
     assert all(f":label: {x}" in _markdown() for x in LABELS)
-
-
-@pytest.mark.parametrize("label", LABELS)
-def test_each_statement_in_the_book_is_the_exercises_own(label):
-    assert _norm(worked(label).prompt) in _norm(_markdown())
-
-
-@pytest.mark.parametrize("label", LABELS)
-def test_variants_differ_and_check_against_their_own_answer(label):
-    assert variant_count(label) >= 3
-    a, b = variant(label, 1), variant(label, 2)
-    assert a.prompt != b.prompt
-    assert check(label, b.answer, seed=2, quiet=True).correct
 
 
 def test_bytes_per_token_by_hand():

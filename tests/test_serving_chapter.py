@@ -1,13 +1,11 @@
 """The chapter "Serving Many Requests": its exercises, variants and the numbers its prose states."""
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from llmperf import serving as sv
-from llmperf.exercises import check, labels, variant, variant_count, worked
+from llmperf.exercises import check, labels, worked
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "book" / "serving.ipynb"
@@ -19,28 +17,11 @@ def _markdown():
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 
 
-def _norm(s):
-    return re.sub(r"\s+", " ", s).strip()
-
-
 def test_the_chapter_has_its_exercises():
     assert len(LABELS) >= 6
     text = _markdown()
     for label in LABELS:
         assert f":label: {label}" in text
-
-
-@pytest.mark.parametrize("label", LABELS)
-def test_each_statement_in_the_book_is_the_exercises_own(label):
-    assert _norm(worked(label).prompt) in _norm(_markdown())
-
-
-@pytest.mark.parametrize("label", LABELS)
-def test_variants_differ_and_check_against_their_own_answer(label, capsys):
-    assert variant_count(label) >= 3
-    a, b = variant(label, 1), variant(label, 2)
-    assert a.prompt != b.prompt
-    assert check(label, b.answer, seed=2, quiet=True).correct
 
 
 def test_littles_law_exercise_by_hand():

@@ -7,10 +7,7 @@ and Altair's HTML template fit together.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from pathlib import Path
 
 # vl-convert resolves these module addresses to sources compiled into its
 # wheel; they name the bundled versions and are never fetched.

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import altair as alt
-import numpy as np
 import pandas as pd
 
 from . import PALETTE, dropdown

@@ -1,8 +1,6 @@
 """Exercises of the chapter "The KV Cache and Its Variants" (labels ``kvcache-ex1`` ...)."""
 from __future__ import annotations
 
-import numpy as np
-
 import llmperf
 from llmperf import kvcache as kc
 from llmperf.analysis import analyze
