@@ -282,20 +282,27 @@ def static_batching_utilization(output_len, batch) -> np.ndarray:
 
 def parallel_plans(model, hardware, n_devices: int, *, tpot_target_s: float, prompt_len: int = 1024,
                    gen_len: int = 256, batches=None, **opts):
-    """Ways to use ``n_devices`` for one model: tensor (tp), pipeline (pp) parallel groups, and replicas.
+    """Ways to use ``n_devices`` for one model: tensor (tp), pipeline (pp), expert (ep) parallel groups,
+    and replicas.
 
-    For every split ``tp × pp × replicas = n_devices`` that fits in memory, the
-    TPOT at batch 1 (the best latency it can give) and the largest generated
-    tokens/s of all replicas at any batch in ``batches`` whose TPOT meets
-    ``tpot_target_s``. A pipeline of ``pp`` stages keeps ``pp`` batches in
-    flight (one per stage), so its throughput counts ``pp`` batches per step
-    time while each sequence still waits for every stage. ``batches`` defaults
-    to 64 sizes from 1 to 4,096, evenly spaced on a log scale. A pandas DataFrame,
-    one row per plan, best throughput first.
+    For every split ``tp × pp × ep × replicas = n_devices`` that fits in memory
+    (expert parallelism only for a mixture of experts, and only with tp = 1, as
+    the engine models it), the TPOT at batch 1 (the best latency it can give)
+    and the largest generated tokens/s of all replicas at any batch in
+    ``batches`` whose TPOT meets ``tpot_target_s``. A pipeline of ``pp`` stages
+    keeps ``pp`` batches in flight (one per stage), so its throughput counts
+    ``pp`` batches per step time while each sequence still waits for every
+    stage; an expert-parallel group of ``ep`` devices serves one batch spread
+    over them (each device runs attention for its share of the sequences and
+    holds ``E / ep`` experts). ``batches`` defaults to 64 sizes from 1 to 4,096,
+    evenly spaced on a log scale. "TPOT at batch 1" is at one sequence per
+    device of an expert-parallel group. A pandas DataFrame, one row per plan,
+    best throughput first.
     """
     import pandas as pd
 
     from .analysis import analyze
+    from .models import load_model
 
     n = int(_count("n_devices", n_devices, minimum=1))
     if batches is None:  # 64 batch sizes from 1 to 4096, evenly spaced on a log scale
@@ -303,35 +310,39 @@ def parallel_plans(model, hardware, n_devices: int, *, tpot_target_s: float, pro
     target = float(tpot_target_s)
     if not np.isfinite(target) or target <= 0:
         raise WorkloadError("tpot_target_s must be a positive number of seconds")
+    moe = bool(load_model(model).is_moe)
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    plans = [(tp, pp, 1) for tp in divisors for pp in divisors if n % (tp * pp) == 0]
+    if moe:
+        plans += [(1, pp, ep) for pp in divisors for ep in divisors if ep > 1 and n % (pp * ep) == 0]
     rows = []
-    for tp in (d for d in range(1, n + 1) if n % d == 0):
-        for pp in (d for d in range(1, n // tp + 1) if (n // tp) % d == 0):
-            reps = n // (tp * pp)
-            label = f"tp {tp} × pp {pp} × {reps} replica{'s' if reps > 1 else ''}"
-            try:
-                one = analyze(model, hardware, batch=1, prompt_len=prompt_len, gen_len=gen_len, tp=tp, pp=pp, **opts)
-            except (WorkloadError, ValueError) as exc:  # heads not divisible, more stages than layers ...
-                rows.append({"Plan": label, "tp": tp, "pp": pp, "Replicas": reps, "Fits": False,
-                             "TPOT at batch 1 (s)": np.nan, "Best batch": np.nan, "Tokens/s at target": np.nan,
-                             "Note": str(exc).split("\n")[0]})
-                continue
-            if not one.fits:
-                rows.append({"Plan": label, "tp": tp, "pp": pp, "Replicas": reps, "Fits": False,
-                             "TPOT at batch 1 (s)": np.nan, "Best batch": np.nan, "Tokens/s at target": np.nan,
-                             "Note": "does not fit in memory"})
-                continue
-            cap = int(one.summary["max_batch"])
-            b = np.asarray([x for x in np.atleast_1d(batches) if 1 <= x <= cap], dtype=float)
-            ctx = prompt_len + gen_len / 2
-            t = decode_step(model, hardware, batch=b, context=ctx, tp=tp, pp=pp, **opts).time_s
-            ok = t <= target
-            tput = np.where(ok, reps * pp * b / t, 0.0)
-            best = int(np.argmax(tput)) if ok.any() else None
-            rows.append({"Plan": label, "tp": tp, "pp": pp, "Replicas": reps, "Fits": True,
-                         "TPOT at batch 1 (s)": float(one.summary["tpot_s"]),
-                         "Best batch": float(b[best]) if best is not None else np.nan,
-                         "Tokens/s at target": float(tput[best]) if best is not None else np.nan,
-                         "Note": "" if best is not None else "misses the TPOT target at every batch"})
+    for tp, pp, ep in plans:
+        reps = n // (tp * pp * ep)
+        label = (f"tp {tp} × pp {pp}" + (f" × ep {ep}" if ep > 1 else "")
+                 + f" × {reps} replica{'s' if reps > 1 else ''}")
+        row = {"Plan": label, "tp": tp, "pp": pp, "ep": ep, "Replicas": reps, "Fits": False,
+               "TPOT at batch 1 (s)": np.nan, "Best batch": np.nan, "Tokens/s at target": np.nan, "Note": ""}
+        rows.append(row)
+        par = dict(tp=tp, pp=pp, ep=ep)
+        try:
+            one = analyze(model, hardware, batch=ep, prompt_len=prompt_len, gen_len=gen_len, **par, **opts)
+        except (WorkloadError, ValueError) as exc:  # heads not divisible, more stages than layers ...
+            row["Note"] = str(exc).split("\n")[0]
+            continue
+        if not one.fits:
+            row["Note"] = "does not fit in memory"
+            continue
+        cap = int(one.summary["max_batch"])
+        b = np.asarray([x for x in np.atleast_1d(batches) if ep <= x <= cap and x % ep == 0], dtype=float)
+        ctx = prompt_len + gen_len / 2
+        t = decode_step(model, hardware, batch=b, context=ctx, **par, **opts).time_s if b.size else np.array([])
+        ok = t <= target
+        tput = np.where(ok, reps * pp * b / t, 0.0)
+        best = int(np.argmax(tput)) if ok.any() else None
+        row.update({"Fits": True, "TPOT at batch 1 (s)": float(one.summary["tpot_s"]),
+                    "Best batch": float(b[best]) if best is not None else np.nan,
+                    "Tokens/s at target": float(tput[best]) if best is not None else np.nan,
+                    "Note": "" if best is not None else "misses the TPOT target at every batch"})
     df = pd.DataFrame(rows)
     return df.sort_values("Tokens/s at target", ascending=False, na_position="last").reset_index(drop=True)
 

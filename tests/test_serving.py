@@ -144,3 +144,12 @@ def test_vllm_figure_2_shares_are_bounded_by_the_idealized_model():
     assert 0.204 <= share["contiguous to max_len (Orca Max)"] <= 0.204 + 0.03
     assert 0.963 <= share["paged, 16-token blocks (vLLM)"] <= 0.963 + 0.03
     assert share["contiguous to the final length (Orca Oracle)"] > 0.382
+
+
+def test_expert_parallel_plans_for_a_mixture_of_experts_only():
+    moe = sv.parallel_plans("mixtral-8x7b", "h100-sxm", 4, tpot_target_s=0.03, batches=[4, 64, 256])
+    assert ((moe.tp * moe.pp * moe.ep * moe.Replicas) == 4).all()
+    ep = moe[moe.ep > 1]
+    assert set(zip(ep.pp, ep.ep)) == {(1, 2), (2, 2), (1, 4)} and (ep.tp == 1).all()
+    dense = sv.parallel_plans("llama-3.1-8b", "h100-sxm", 4, tpot_target_s=0.03, batches=[4, 64])
+    assert (dense.ep == 1).all()
