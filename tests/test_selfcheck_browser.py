@@ -5,34 +5,27 @@
    says "correct" to the right answer and the same hint as the Python mirror
    (``llmperf.exercises._selfcheck.verdict``) to wrong ones and to the usual
    slips; no request leaves the page and no script error occurs.
-2. The built book page (``_build/html/book/roofline.html``), when it has been
-   built: a right and a wrong answer typed into its first box.
+2. The built book page (the roofline chapter of the book the suite builds):
+   a right and a wrong answer typed into its first box.
+
+Chromium comes from tests/browser.py's ``ensure_chromium`` (installed with apt
+when it is missing and the tests run as root), like the other browser tests.
 """
-import shutil
 from pathlib import Path
 
+import browser as B
 import pytest
 
 from llmperf import exercises
 from llmperf.exercises._selfcheck import _html, selfcheck_data, verdict
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (see requirements.txt)")
-
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-BOOK_PAGE = ROOT / "_build" / "html" / "book" / "roofline.html"
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install -y chromium)")
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with B.launch(B.ensure_chromium(say=lambda line: None)) as b:
         yield b
-        b.close()
 
 
 def _open(browser, url):
@@ -109,13 +102,12 @@ def test_the_browser_gives_the_same_verdicts_as_python_with_no_network(browser, 
     assert requests == [path.as_uri()]   # nothing but the page itself: no CDN, no network
 
 
-def test_a_right_and_a_wrong_answer_in_the_built_book_page(browser):
-    if not BOOK_PAGE.exists():
-        pytest.skip("the book is not built (jupyter-book build . -W -n --keep-going)")
-    page, errors, _ = _open(browser, BOOK_PAGE.as_uri())
+def test_a_right_and_a_wrong_answer_in_the_built_book_page(browser, book_build):
+    """On the book as the suite builds it (conftest.py's ``book_build``), not a stale _build/."""
+    assert book_build.returncode == 0, book_build.log[-2000:]
+    page, errors, _ = _open(browser, (book_build.html / "book" / "roofline.html").as_uri())
     boxes = page.locator("div.llmperf-selfcheck")
-    if boxes.count() == 0:
-        pytest.skip("the built roofline page has no self-check boxes yet (rebuild the book)")
+    assert boxes.count() > 0, "the built roofline page has no self-check boxes"
     label = boxes.first.get_attribute("data-label")
     d = selfcheck_data(label)["parts"][0]
     value = exercises.worked(label).parts[d["name"]].value
