@@ -39,10 +39,12 @@ class Text(str):
 
 
 def significant(x: float, digits: int = 3) -> str:
-    """``x`` with ``digits`` significant figures, thousands separated, no exponent.
+    """``x`` with ``digits`` significant figures, thousands separated; an exponent only below 10^-4.
 
     >>> significant(989.4), significant(0.0045242), significant(123456.7), significant(2.0)
     ('989', '0.00452', '123,457', '2.00')
+    >>> significant(0.0000519123), significant(-1.5722733e-05)
+    ('5.19e-5', '-1.57e-5')
     """
     x = float(x)
     if not math.isfinite(x):
@@ -50,6 +52,9 @@ def significant(x: float, digits: int = 3) -> str:
     if x == 0:
         return "0"
     mag = math.floor(math.log10(abs(x)))
+    if mag < -4:  # 0.0000519 is hard to read: 5.19e-5
+        mant, exp = f"{x:.{digits - 1}e}".split("e")
+        return f"{mant}e{int(exp)}"
     decimals = max(digits - 1 - mag, 0)
     out = f"{round(x, decimals):,.{decimals}f}"
     # rounding can carry into a new digit (999.6 -> 1,000): recompute once
