@@ -144,13 +144,9 @@ def architecture_table(n_layers, n_heads, head_dim, *, n_kv_heads=8, kv_lora_ran
 # --- the catalog's models (the chapter "The KV Cache and Its Variants") -------------------------------
 
 def _attention_label(m) -> str:
-    if getattr(m, "is_mla", False):
-        return "MLA"
-    if m.n_kv_heads == m.n_heads:
-        return "MHA"
-    if m.n_kv_heads == 1:
-        return "MQA"
-    return f"GQA ({m.n_heads // m.n_kv_heads} heads per KV head)"
+    """The model's attention kind (:attr:`ModelConfig.attention_kind`), with GQA's sharing spelled out."""
+    kind = m.attention_kind
+    return f"GQA ({m.group_size} heads per KV head)" if kind.startswith("GQA") else kind
 
 
 def _pattern(m) -> str:

@@ -76,3 +76,22 @@ def test_variants_differ_and_are_reproducible(label):
     prompts = {E.variant(label, s).prompt for s in range(3)}
     assert len(prompts) == 3
     assert E.variant(label, 5).prompt == E.variant(label, 5).prompt
+
+
+@pytest.mark.parametrize("label", E.labels())
+def test_each_worked_solution_states_its_answer(label):
+    """A variant's worked solution shows every numeric part of its answer, as the page prints numbers."""
+    from llmperf.book import fmt
+
+    for seed in range(min(E.variant_count(label), 4)):
+        w = E.variant(label, seed)
+        sol = w.solution.replace("{,}", ",")
+        for name, p in w.parts.items():
+            if isinstance(p.value, (bool, str, tuple)) or p.accept is not None:
+                continue
+            shown = {fmt(p.value), fmt(p.value, "sig4"), fmt(p.value, ",.0f"), fmt(p.value, ".2f"),
+                     fmt(p.value, ".1%")}
+            assert any(s in sol for s in shown), f"{label} seed {seed}: {name}={p.value} is not in the solution"
+        assert "{'" not in w.solution and "def " not in w.solution, f"{label}: a dict or source in the solution"
+        for m in re.findall(r"\$[^$]*\$", w.solution):
+            assert "%" not in m, f"{label}: a % inside math starts a MathJax comment: {m}"

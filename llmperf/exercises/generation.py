@@ -145,7 +145,7 @@ def decode_step_by_hand(model: str = "qwen3-8b", device: str = "h200", context: 
         f"$$t \\ge \\frac{{{fmt(weights / 1e9)} + {fmt(kv / 1e9)}\\ \\text{{GB}}}}{{{fmt(bw / 1e12, 'sig3')}\\ "
         f"\\text{{TB/s}}}} = {fmt(est * 1e3)}\\ \\text{{ms}},$$\n\n"
         f"so about $1 / t = {_m(fmt(1 / est))}$ tokens per second. llmperf, counting every operator, gives "
-        f"{fmt(step * 1e3, 'sig4')} ms.\n\n"
+        f"{fmt(step * 1e3, 'sig4')} ms, so {fmt(1 / step)} tokens per second: the answer.\n\n"
         "The step is memory-bound: it does 2 FLOP (one multiply-add) per weight, 1 FLOP per byte of bf16 "
         "weight, far below any GPU's ridge point, so the bandwidth and not the FLOP/s sets its time. "
         f"The KV cache is {fmt(100 * kv / (weights + kv))} % of the bytes at this context.")

@@ -45,9 +45,9 @@ def mla_against_gqa(d_c: int = 384, d_r: int = 64, k_heads: int = 8, head_dim: i
               "does each cache, and how many times larger is the GQA cache? To how many GQA key-value heads is the "
               "MLA cache equivalent?")
     solution = (
-        f"MLA: $d_c + d_r = {d_c} + {d_r} = {int(mla)}$ elements: keys and values of all heads are recomputed "
+        f"MLA: $d_c + d_r = {d_c} + {d_r} = {int(mla):,}$ elements: keys and values of all heads are recomputed "
         "from (or attended in) the one latent, so nothing per head is cached.\n\n"
-        f"GQA: $2 K H = 2 \\times {k_heads} \\times {head_dim} = {int(gqa)}$ elements.\n\n"
+        f"GQA: $2 K H = 2 \\times {k_heads} \\times {head_dim} = {int(gqa):,}$ elements.\n\n"
         f"The GQA cache is {fmt(gqa / mla)} times larger. MLA's cache equals that of GQA with "
         f"$(d_c + d_r) / (2H) = {fmt(mla / (2 * head_dim))}$ key-value heads; DeepSeek-V2's own comparison "
         "(its Table 1, with $d_c = 4H$ and $d_r = H/2$) says 2.25 groups.")
