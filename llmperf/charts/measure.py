@@ -4,7 +4,10 @@ The roofline chart draws the measured roof of one machine (triad bandwidth
 times intensity, capped by the measured matmul peak) with every timed matrix
 product as a point; a dropdown picks the dtype. The ratio chart shows the
 measured step over each prediction, per case, with a dropdown for the
-prediction. Both filter precomputed rows in the browser (no kernel).
+prediction. The GPU chart draws the layer sums of Vidur's published profiles
+against the token count, with strength 1 fitted with and without GEMM tile
+quantization; a dropdown picks the device and model. All of them filter
+precomputed rows in the browser (no kernel).
 """
 from __future__ import annotations
 
@@ -81,3 +84,47 @@ def ratio_chart(df: pd.DataFrame, prediction: str = "roofline bound") -> alt.Lay
     one = base.mark_rule(color="black").encode(x=alt.datum(1.0))
     return alt.layer(dots, one).add_params(sel).properties(
         width=380, height=320, title="Measured step / prediction, per case")
+
+
+def gpu_steps_long(max_tokens: int = 1024, tp: int = 1, models=("Llama-2-70B", "CodeLlama-34B")) -> pd.DataFrame:
+    """One row per (device, judged model, token count, series): the measured layer sum of Vidur's profile and
+    strength 1's prediction with and without tile quantization (``us``, microseconds), at ``tp``, up to
+    ``max_tokens``, for the judged ``models``. Short column names keep the page's embedded data small."""
+    from .. import gpucal
+
+    _, tiled = gpucal.held_out()
+    _, plain = gpucal.held_out(tiles=(1,))
+    key = ["device", "model", "tp", "num_tokens"]
+    m = tiled[tiled.held_out & (tiled.tp == tp) & (tiled.num_tokens <= max_tokens) & tiled.model.isin(models)]
+    m = m.merge(plain[key + ["expected_s"]].rename(columns={"expected_s": "plain_s"}), on=key)
+    m["set"] = m["hardware"] + ", " + m["model"]
+    long = m.melt(id_vars=["set", "num_tokens"], value_vars=list(GPU_SERIES), var_name="series", value_name="s")
+    long["series"] = long["series"].map(GPU_SERIES)
+    long["us"] = long.pop("s") * 1e6
+    return long.rename(columns={"num_tokens": "tokens"})
+
+
+#: The series of :func:`gpu_steps_long` (column of :func:`llmperf.gpucal.held_out`'s sums, label).
+GPU_SERIES = {"measured_s": "measured (Vidur)", "expected_s": "strength 1, tiled",
+              "plain_s": "strength 1, plain roofline"}
+
+
+def gpu_steps_chart(long: pd.DataFrame | None = None, value: str | None = None) -> alt.Chart:
+    """The measured layer sum against the token count, with both fits: the steps are the GEMM tiles.
+    A dropdown picks the device and the judged model."""
+    long = gpu_steps_long() if long is None else long
+    sets = list(dict.fromkeys(long["set"]))
+    sel = dropdown("gpu_set", sets, value or sets[0], label="device, model ")
+    order = list(GPU_SERIES.values())
+    return alt.Chart(long).transform_filter(alt.datum.set == sel).mark_line().encode(
+        # ticks at multiples of 128, a GEMM tile's height on the A100
+        x=alt.X("tokens:Q", title="Tokens in the batch", scale=alt.Scale(domain=[0, int(long["tokens"].max())]),
+                axis=alt.Axis(values=list(range(0, int(long["tokens"].max()) + 1, 128)))),
+        y=alt.Y("us:Q", title="Layer sum (µs)"),
+        color=alt.Color("series:N", sort=order, scale=alt.Scale(domain=order, range=PALETTE[:3]),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        strokeDash=alt.StrokeDash("series:N", sort=order, legend=None,
+                                  scale=alt.Scale(domain=order, range=[[1, 0], [1, 0], [4, 3]])),
+        tooltip=["series:N", alt.Tooltip("tokens:Q", title="tokens"),
+                 alt.Tooltip("us:Q", title="layer sum (µs)", format=".4g")],
+    ).add_params(sel).properties(width=420, height=280, title="One layer on a GPU, tp 1: measured and predicted")

@@ -292,3 +292,50 @@ def choose_dtype_batch(model: str = "qwen2.5-0.5b", slack: float = 1.5) -> Worke
                 "Any choice that meets the target is accepted.")
     return worked_md(prompt, {"answer": Part((best[0], best[1]), "", rel=0, accept=accept,
                                              what="dtype and batch")}, solution)
+
+
+@exercise("measuring-ex8", variants={"model": ["Llama-2-70B", "Llama-3-70B", "CodeLlama-34B", "Qwen-72B"],
+                                     "tokens": [264, 392, 520, 648]})
+def tile_quantization(model: str = "Llama-2-70B", tokens: int = 264) -> Worked:
+    """A GPU product's roofline with and without tile quantization, against Vidur's measured time."""
+    from llmperf import gpucal
+    from llmperf.hardware import get_hardware
+
+    tile = 128
+    t = gpucal.op_table()
+    rows = t[(t.device == "a100") & (t.model == model) & (t.tp == 1) & (t.op == "mlp_up_proj")
+             & (t.num_tokens == tokens)]
+    if rows.empty:
+        raise ValueError(f"Vidur's A100 profile of {model} has no row at {tokens} tokens")
+    r = rows.iloc[0]
+    hw = get_hardware("a100-sxm-80gb")
+    peak, bw = hw.peak_for("fp16"), hw.memory_bandwidth_bytes_per_s
+    cfg = gpucal.vidur_config(next(k for k, v in gpucal.LABELS.items() if v == model))
+    D, F = cfg["hidden_size"], cfg["intermediate_size"]
+    N = 2 * F  # gate and up, fused
+    padded = -(-tokens // tile) * tile
+    plain = float(gpucal.tiled_roofline(rows, 1)[0][0])
+    tiled = float(gpucal.tiled_roofline(rows, tile)[0][0])
+    meas = float(r.measured_s)
+    mem_us = r.bytes / bw * 1e6
+    prompt = (f"Vidur timed the fused gate and up projection of {model} (fp16, one GPU, $D = {fmt(D)}$, "
+              f"gate and up together $N = 2 \\times {fmt(F)} = {fmt(N)}$ output columns) on an A100 "
+              f"({fmt(peak / 1e12)} TFLOP/s fp16 dense, {fmt(bw / 1e12)} TB/s) at $n = {tokens}$ tokens: "
+              f"{fmt(meas * 1e6)} µs. The product moves {fmt(r.bytes / 1e6)} MB. What is its roofline time (µs)? "
+              f"cuBLAS computes the output in tiles of {tile} rows: what is the roofline time if the arithmetic is "
+              f"that of the rows the tiles cover (µs)? Give the measured time over each.")
+    solution = (
+        f"Plain: $C = 2 n D N = 2 \\times {tokens} \\times {fmt(D)} \\times {fmt(N)} = {fmt(r.flops / 1e12)}$ TFLOP, "
+        f"so $C / \\pi = {fmt(r.flops / peak * 1e6)}$ µs against $Q / \\beta = {fmt(mem_us)}$ µs: the roofline is "
+        f"**{fmt(plain * 1e6)} µs**, and the measurement is ${fmt(meas / plain)}$ times it.\n\n"
+        f"Tiled: ${tokens}$ rows need $\\lceil {tokens} / {tile} \\rceil = {padded // tile}$ tiles, the arithmetic of "
+        f"${padded}$ rows: $C \\times {padded} / {tokens} / \\pi = {fmt(r.flops * padded / tokens / peak * 1e6)}$ µs, "
+        f"so the roofline is **{fmt(tiled * 1e6)} µs** and the measurement ${fmt(meas / tiled)}$ times it.\n\n"
+        f"The last tile of {tokens - (padded - tile)} rows costs as much as a full one: the time of a product "
+        f"rises in steps of {tile} tokens, and the plain roofline, smooth in $n$, cannot follow them. With the "
+        "tile, the measured time is a steady multiple of the bound; that multiple is the efficiency strength 1 fits.")
+    return worked_md(prompt, {
+        "plain_us": Part(plain * 1e6, "µs", rel=0.02, what="roofline time"),
+        "tiled_us": Part(tiled * 1e6, "µs", rel=0.02, what="roofline time with 128-row tiles"),
+        "measured_over_plain": Part(meas / plain, "", rel=0.02, what="measured / roofline"),
+        "measured_over_tiled": Part(meas / tiled, "", rel=0.02, what="measured / tiled roofline")}, solution)
