@@ -14,11 +14,11 @@ the kernel to go idle, and checks what the learner sees:
   the very text that the static book shows, the text of the glue record
   stored in the notebook (so the live page and the site agree);
 - every ipywidgets output (the chapter's explorer) renders as widgets, not as
-  "Loading widget..." or an error, and at least one chapter has one.
-
-Charts are not checked here: Altair's HTML output loads Vega from its CDN in a
-live notebook, and this test keeps the browser offline (the static book's
-charts are checked by tests/test_browser.py).
+  "Loading widget..." or an error, and at least one chapter has one;
+- every Altair chart draws, although the browser cannot reach any host but
+  127.0.0.1: ``llmperf.charts.enable()`` puts the Vega bundle into the live page
+  (Altair's own HTML would load Vega from a CDN), and that output is left empty,
+  so the saved notebook does not carry the bundle.
 """
 from __future__ import annotations
 
@@ -155,6 +155,9 @@ _STATE_JS = r"""
           widget: !!(o.data && o.data['application/vnd.jupyter.widget-view+json']),
           widgets: node ? node.querySelectorAll('.jupyter-widgets, .widget-box, .widget-vbox').length : 0,
           shown: node ? node.innerText.slice(0, 300) : '',
+          altair: !!(o.data && [].concat(o.data['text/html'] || []).join('').includes('vegaEmbed')),
+          bundle: !!(o.data && [].concat(o.data['text/html'] || []).join('').includes('window.vegaEmbed=')),
+          marks: node ? node.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length : 0,
           size: node ? [node.getBoundingClientRect().width, node.getBoundingClientRect().height] : [0, 0],
         });
       }
@@ -340,3 +343,22 @@ def test_some_chapter_has_a_live_explorer(lab_runs):
     widgets = {chapter: sum(out["widget"] and out["widgets"] > 0 for c in state["cells"] for out in c.get("outputs", []))
                for chapter, (state, _) in lab_runs.items()}
     assert any(widgets.values()), f"no chapter rendered an ipywidgets explorer in JupyterLab: {widgets}"
+
+
+def test_charts_draw_live_without_a_network(run):
+    """Every Altair output draws its marks in a browser that can reach 127.0.0.1 only; the cell that enabled
+    the charts keeps no bundle in its output."""
+    chapter, state = run
+    problems, charts = [], 0
+    for cell in state["cells"]:
+        for out in cell.get("outputs", []):
+            if out["altair"]:
+                charts += 1
+                if not out["marks"]:
+                    problems.append(f"cell {cell['index']}: chart not drawn: {out['shown'][:200]!r}")
+            if out["bundle"]:
+                problems.append(f"cell {cell['index']}: the Vega bundle stayed in the output (saved with the notebook)")
+    assert not problems, f"{chapter} in JupyterLab:\n" + "\n".join(problems)
+    if "alt.Chart" in (ROOT / "book" / f"{chapter}.ipynb").read_text(encoding="utf-8") or \
+            "llmperf.charts" in (ROOT / "book" / f"{chapter}.ipynb").read_text(encoding="utf-8"):
+        assert charts, f"{chapter}: no Altair chart in the live run"

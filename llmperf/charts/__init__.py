@@ -9,7 +9,9 @@ loading vega/vega-lite/vega-embed when ``window.VEGA_DEBUG`` already records
 their versions, and the book's ``_static/vega-bundle.js`` defines the three
 libraries and records those versions, so the rendered book never touches a
 CDN. (Never use the ``mimetype``/``jupyterlab`` renderers or
-``template='inline'`` in the book.)
+``template='inline'`` in the book: JupyterLab renders Vega-Lite up to v5 only, and
+Altair 6 writes v6.) In a live notebook served by Jupyter, :func:`enable` puts the
+same bundle into the page once, so live charts draw offline too.
 
 Chapter-specific charts live in this package's submodules (``roofline``,
 ``operators``, ``attention``, ``regimes``, ``edge``); shared pieces are here.
@@ -58,10 +60,67 @@ def _rounded(data, max_rows=MAX_ROWS):
 alt.data_transformers.register("llmperf", _rounded)
 
 
-def enable() -> None:
-    """Use the renderer and data settings the book is built with (call once per notebook)."""
+def enable(live: bool | None = None) -> None:
+    """Use the renderer and data settings the book is built with (call once per notebook).
+
+    In a notebook that a Jupyter server runs (JupyterLab, Notebook 7, JupyterHub, Binder: ``live``, detected
+    from the ``JPY_SESSION_NAME`` the server gives its kernels), it also puts Vega, Vega-Lite and Vega-Embed
+    into the page once (:func:`offline_vega`), so the charts draw with no network, as on the site. A kernel
+    run by nbclient or nbval (the book's execution, the tests) is not live, and its outputs stay as stored.
+    """
     alt.renderers.enable("default")
     alt.data_transformers.enable("llmperf", max_rows=MAX_ROWS)
+    if live is None:
+        live = _live_session()
+    if live:
+        offline_vega()
+
+
+def _live_session() -> bool:
+    import os
+    import sys
+
+    return bool(os.environ.get("JPY_SESSION_NAME")) and "ipykernel" in sys.modules
+
+
+_BUNDLE: list = []
+
+
+def vega_bundle() -> str:
+    """The text of the Vega bundle: the repository's ``_static/vega-bundle.js`` when this package runs from a
+    checkout and the file names the installed versions, else built from the vl-convert-python wheel (a few
+    seconds, once per process)."""
+    if _BUNDLE:
+        return _BUNDLE[0]
+    from pathlib import Path
+
+    from .bundle import build_bundle, bundled_versions
+
+    text = None
+    path = Path(__file__).resolve().parents[2] / "_static" / "vega-bundle.js"
+    if path.is_file():
+        head = path.read_text(encoding="utf-8")
+        have = bundled_versions()
+        if (f"// altair: {alt.__version__}\n" in head[:2000]
+                and f"// vl-convert-python: {have['vl-convert-python']}\n" in head[:2000]):
+            text = head
+    if text is None:
+        text = build_bundle()
+    _BUNDLE.append(text)
+    return text
+
+
+def offline_vega() -> None:
+    """Put the Vega libraries into the live notebook page, so that Altair's output draws with no network.
+
+    Altair's HTML output loads Vega from a CDN unless ``window.VEGA_DEBUG`` already names the versions, which
+    the bundle sets. The bundle (about 0.9 MB) is displayed once, in a ``<script>``, and the output is then
+    emptied so the saved notebook does not keep it (the browser has run the script by then).
+    """
+    from IPython.display import HTML, display
+
+    handle = display(HTML(f"<script>{vega_bundle()}</script>"), display_id=True)
+    handle.update(HTML(""))
 
 
 def bound_scale() -> alt.Scale:
