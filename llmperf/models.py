@@ -950,6 +950,22 @@ def textbook_model(d_model: int, n_layers: int, n_heads: int, vocab_size: int = 
                        head_dim=d_model // n_heads, vocab_size=vocab_size, mlp="plain", activation="gelu")
 
 
+def require_standard_attention(model: ModelConfig, what: str) -> None:
+    """Raise a ValueError naming ``what`` when ``model`` uses multi-head latent attention.
+
+    The book's closed forms (attention share, decode intensity, the step-time formula, a linear layer's
+    dimensions) are written with per-head keys and values: ``N`` query heads of ``H`` and ``K`` KV heads.
+    MLA projects through a latent and caches it, so those formulas would give wrong numbers for it.
+    """
+    if model.is_mla:
+        raise ValueError(
+            f"{model.name} uses multi-head latent attention (MLA); this closed form ({what}) is written for "
+            "standard attention (q/k/v projections and per-head keys and values in the cache) and would give "
+            "wrong numbers for it. "
+            "Use the per-operator engine instead (llmperf.decode_step, llmperf.prefill_step, "
+            "llmperf.share.part_flops, llmperf.kvcache), which models MLA exactly.")
+
+
 def kv_bytes_per_token_layer(model, kv_dtype: str = "bf16", tp: int = 1) -> float:
     """KV-cache bytes one token adds to one layer, per device: a key and a value vector per KV head.
 

@@ -27,7 +27,7 @@ import pandas as pd
 from .analysis import analyze, decode_step, make_setup, prefill_step
 from .dtypes import dtype_bytes
 from .hardware import HardwareError, get_hardware, hardware_names
-from .models import kv_cache_bytes, load_model
+from .models import kv_cache_bytes, load_model, require_standard_attention
 from .rooflines import critical_batch as _critical_batch
 
 #: Precision schemes compared in the chapter: keyword arguments for llmperf.
@@ -167,6 +167,7 @@ def decode_attention_intensity(model, context, kv_dtype="bf16", act_dtype="bf16"
     (``2 N H`` activations). The batch multiplies both and cancels.
     """
     m = load_model(model)
+    require_standard_attention(m, "the decode-attention intensity formula")
     N, K, H = m.n_heads, m.n_kv_heads, m.head_dim
     keys = np.asarray(context, dtype=float) + 1.0
     flops = 4.0 * N * H * keys + 5.0 * N * keys
@@ -177,6 +178,7 @@ def decode_attention_intensity(model, context, kv_dtype="bf16", act_dtype="bf16"
 def attention_limit(model, kv_dtype="bf16"):
     """Long-context limit of :func:`decode_attention_intensity`: ``(2N/K)(1 + 5/(4H)) / kv_bytes``."""
     m = load_model(model)
+    require_standard_attention(m, "the decode-attention intensity limit")
     return 2.0 * m.n_heads / m.n_kv_heads * (1.0 + 5.0 / (4.0 * m.head_dim)) / dtype_bytes(kv_dtype)
 
 
@@ -205,6 +207,7 @@ def matmul_params(model, tp: int = 1) -> float:
     m = load_model(model)
     if m.is_moe:
         raise ValueError(f"{m.name} is a mixture of experts: the closed form covers dense models only")
+    require_standard_attention(m, "the step-time formula's weight count")
     D, F, N, K, H, L, V = m.d_model, m.d_ff, m.n_heads, m.n_kv_heads, m.head_dim, m.n_layers, m.vocab_size
     n_mats = 3 if m.mlp == "gated" else 2
     per_layer = 2 * D * N * H + 2 * D * K * H + n_mats * D * F
@@ -275,6 +278,7 @@ def max_compute_bound_context(model, hardware, *, act_dtype="bf16", kv_dtype=Non
     """
     kv_dtype = kv_dtype or act_dtype
     m, hw = load_model(model), get_hardware(hardware)
+    require_standard_attention(m, "the closed form for S_max")
     if any(w is not None for w in m.windows):
         raise ValueError(f"{m.name} has sliding windows: S_max of the closed form assumes full attention")
     setup = make_setup(m, hw, act_dtype=act_dtype, kv_dtype=kv_dtype, tp=tp)

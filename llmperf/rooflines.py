@@ -15,7 +15,7 @@ import pandas as pd
 from .analysis import decode_step
 from .dtypes import dtype_bytes
 from .hardware import Hardware, HardwareError, get_hardware, hardware_names
-from .models import load_model
+from .models import load_model, require_standard_attention
 from .roofline import matmul_intensity, roofline
 
 #: Precision schemes for a linear layer: (weight dtype, activation dtype, compute dtype).
@@ -313,6 +313,8 @@ def scheme_table(model="llama-3.1-8b", device="h100-sxm", batch=1, context=1024,
 
 def _matmul_dims(model, operator: str) -> tuple[int, int]:
     """(K, N) of a dense decoder's linear layer, from the model config."""
+    if operator in ("q_proj", "k_proj", "v_proj", "o_proj"):
+        require_standard_attention(model, f"the dimensions of {operator}")
     D, F = model.d_model, model.d_ff
     qo, ko = model.n_heads * model.head_dim, model.n_kv_heads * model.head_dim
     dims = {"q_proj": (D, qo), "k_proj": (D, ko), "v_proj": (D, ko), "o_proj": (qo, D),

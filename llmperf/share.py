@@ -25,7 +25,7 @@ import pandas as pd
 
 from .analysis import analyze, step
 from .conventions import Conventions
-from .models import ACTIVATION_FLOP_PER_ELEMENT, ModelConfig, load_model
+from .models import ACTIVATION_FLOP_PER_ELEMENT, ModelConfig, load_model, require_standard_attention
 from .ops import build_ops
 
 #: Parts of a forward step, in display order.
@@ -187,6 +187,7 @@ def layer_coefficients(model, matmul_only=False) -> dict:
     ``core_per_key * s``.
     """
     m = load_model(model)
+    require_standard_attention(m, "the per-layer FLOP coefficients")
     D, N, K, H = m.d_model, m.n_heads, m.n_kv_heads, m.head_dim
     qo, ko = N * H, K * H
     bias = 1.0 if m.qkv_bias else 0.0          # bias adds belong to their linear layer: always counted

@@ -503,3 +503,28 @@ def test_code_that_cannot_be_traced_keeps_build_ops():
     for bad in (lambda: bool(B > 1), lambda: float(B), lambda: np.sqrt(B), lambda: B == 2, lambda: B * np.ones(2)):
         with pytest.raises(TraceError):
             bad()
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: __import__("llmperf.share", fromlist=["x"]).layer_coefficients(m),
+    lambda m: __import__("llmperf.share", fromlist=["x"]).crossover_context(m),
+    lambda m: __import__("llmperf.regimes", fromlist=["x"]).decode_attention_intensity(m, 1024),
+    lambda m: __import__("llmperf.regimes", fromlist=["x"]).attention_limit(m),
+    lambda m: __import__("llmperf.regimes", fromlist=["x"]).max_compute_bound_context(m, "h100-sxm"),
+    lambda m: __import__("llmperf.rooflines", fromlist=["x"]).matmul_dims(m, "q_proj"),
+], ids=["layer_coefficients", "crossover_context", "decode_attention_intensity", "attention_limit",
+        "max_compute_bound_context", "matmul_dims"])
+@pytest.mark.parametrize("model", ["deepseek-v2-lite", "deepseek-v3"])
+def test_closed_forms_refuse_latent_attention_instead_of_a_wrong_number(call, model):
+    """The closed forms use per-head K and V (N, K, H); for an MLA model they would be wrong, so they say so
+    and point at the engine, which models MLA."""
+    with pytest.raises(ValueError, match=r"multi-head latent attention \(MLA\).*decode_step"):
+        call(model)
+
+
+def test_closed_forms_still_answer_for_standard_attention():
+    from llmperf import regimes, share
+
+    c = share.layer_coefficients("llama-3.1-8b")
+    assert c["core_per_key"] == (4 * 128 + 5) * 32          # 4 N H + 5 N
+    assert regimes.attention_limit("llama-3.1-8b") == pytest.approx(2 * 32 / 8 * (1 + 5 / (4 * 128)) / 2)
