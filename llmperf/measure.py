@@ -43,7 +43,7 @@ import numpy as np
 
 __all__ = ["MachineProfile", "machine_roofline", "time_fn", "build_hf_model", "time_model", "calibrate_kernels",
            "op_parts", "expected_times", "fit_efficiencies", "fit_overhead", "ratio_table", "cpu_model",
-           "DECODE_CASES", "PREFILL_CASES", "CLASSES", "compare_run", "error_summary",
+           "DECODE_CASES", "PREFILL_CASES", "CLASSES", "cache_append_parts", "compare_run", "error_summary",
            "bf16_native", "model_config", "kernel_key", "reference_run", "reference_comparison"]
 
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -537,6 +537,31 @@ def op_parts(model, hardware, case, dtype: str = "fp32", layers: int | None = No
     return out
 
 
+def cache_append_parts(model, case, dtype: str = "fp32", layers: int | None = None, *,
+                       copy_bytes_per_s: float) -> list[dict]:
+    """The copy transformers' ``DynamicCache`` makes to append one token, as operator parts (empty for a prefill).
+
+    llmperf's operator list writes only the new token's keys and values (an in-place append, as a paged or
+    static cache does). ``DynamicCache.update`` instead concatenates (``torch.cat``) the whole cache with the
+    new token, for the keys and for the values of every layer: each concatenation reads the ``S`` cached rows
+    and the new one and writes ``S + 1``, ``(2S + 2) B K H`` elements. Strength 2 adds this work at the
+    machine's measured copy bandwidth (``copy_bytes_per_s``, counted as STREAM counts a copy: bytes read plus
+    bytes written); the roofline and strength 1 keep llmperf's list. One part, ``2 L`` kernels, class
+    ``"attention"`` (the attention block does it), no calibration key.
+    """
+    from .dtypes import dtype_bytes
+    from .models import load_model
+
+    phase, batch, length = case
+    if phase != "decode":
+        return []
+    m = load_model(model_config(model, layers)) if (layers is not None or not isinstance(model, str)) else \
+        load_model(model)
+    per_copy = (2.0 * length + 2.0) * batch * m.n_kv_heads * m.head_dim * dtype_bytes(dtype)
+    return [{"name": "cache append (DynamicCache, torch.cat)", "repeats": 2.0 * m.n_layers,
+             "roofline_s": per_copy / float(copy_bytes_per_s), "cls": "attention", "key": None}]
+
+
 def calibrate_kernels(model, cases, dtype: str = "fp32", *, min_run_time: float = 0.1,
                       threads: int | None = None, layers: int | None = None, progress: bool = False,
                       cold_bytes: int = COLD_BYTES) -> dict:
@@ -716,7 +741,9 @@ def _kernels_from(stored) -> dict:
 def compare_run(run: dict):
     """Predictions for every measured case of a stored run (see ``scripts/measure_reference.py``).
 
-    For each dtype, both strengths are judged **held out**: the numbers fitted
+    Strength 2's operator list also has the copy transformers' cache makes to append a token
+    (:func:`cache_append_parts`), and its cost per kernel is fitted on steps of the same phase (decode or
+    prefill). For each dtype, both strengths are judged **held out**: the numbers fitted
     (strength 1: class efficiencies and a cost per kernel; strength 2: the cost
     per kernel) come from the *other* models' cases, never from the case's own
     model (with one model only: from the other cases of that model). Returns
@@ -726,15 +753,19 @@ def compare_run(run: dict):
     """
     import pandas as pd
 
-    hw = MachineProfile.from_dict(run["profile"]).hardware()
+    prof = MachineProfile.from_dict(run["profile"])
+    hw = prof.hardware()
     entries = []
     for e in run["models"]:
         kern = _kernels_from(e["kernels"])
         for row in e["measured"]:
             case = (row["phase"], int(row["batch"]), int(row["length"]))
             parts = op_parts(e["model"], hw, case, e["dtype"], e.get("layers"))
+            # strength 2 also has the cache's append copy, at the run's measured copy bandwidth
+            parts2 = parts + cache_append_parts(e["model"], case, e["dtype"], e.get("layers"),
+                                                copy_bytes_per_s=prof.bandwidth_bytes_per_s["copy"])
             entries.append({"model": e["model"], "dtype": e["dtype"], "case": case, "parts": parts,
-                            "kernels": kern, "row": row})
+                            "parts2": parts2, "kernels": kern, "row": row})
     models = sorted({x["model"] for x in entries})
     out, fits = [], {}
     for x in entries:
@@ -742,17 +773,22 @@ def compare_run(run: dict):
         train = [y for y in same if y["model"] != x["model"]] if len(models) > 1 else \
             [y for y in same if y["case"] != x["case"]]
         eff, ov1 = fit_efficiencies([y["parts"] for y in train], [y["row"]["measured_s"] for y in train])
+        # strength 2's cost per kernel: from the training steps of the same phase (what the kernel list leaves
+        # out differs: dispatch and the cache's bookkeeping in a decode step, elementwise kernels over T tokens
+        # in a prefill), all of them when there are none
+        train2 = [y for y in train if y["case"][0] == x["case"][0]] or train
         merged = {}
-        for y in train:
+        for y in train2:
             merged.update(y["kernels"])
-        ov2 = fit_overhead([y["parts"] for y in train], [y["row"]["measured_s"] for y in train], merged)
-        fits[(x["model"] if len(models) > 1 else "-", x["dtype"])] = {"efficiency": eff, "overhead1_s": ov1,
-                                                                       "overhead2_s": ov2}
+        ov2 = fit_overhead([y["parts2"] for y in train2], [y["row"]["measured_s"] for y in train2], merged)
+        f = fits.setdefault((x["model"] if len(models) > 1 else "-", x["dtype"]),
+                            {"efficiency": eff, "overhead1_s": ov1, "overhead2_s": {}})
+        f["overhead2_s"][x["case"][0]] = ov2
         meas = float(x["row"]["measured_s"])
         r0 = expected_times(x["parts"])
         r1 = expected_times(x["parts"], efficiency=eff, overhead_s=ov1)
-        r2 = expected_times(x["parts"], kernels=x["kernels"], overhead_s=ov2)
-        r2b = expected_times(x["parts"], kernels=x["kernels"])
+        r2 = expected_times(x["parts2"], kernels=x["kernels"], overhead_s=ov2)
+        r2b = expected_times(x["parts2"], kernels=x["kernels"])
         phase, b, l = x["case"]
         row = {"model": x["model"], "dtype": x["dtype"], "phase": phase, "batch": b, "length": l,
                "measured_s": meas, "roofline_s": r0["roofline_s"], "strength1_s": r1["expected_s"],

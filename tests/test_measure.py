@@ -99,7 +99,8 @@ def test_strength_two_puts_measured_kernels_in_place_of_the_roofline():
 
 def _synthetic_run(factor):
     """A stored run whose every 'measured' time is ``factor`` x the roofline of its case."""
-    prof = {"threads": 2, "bandwidth_bytes_per_s": {"read": 50e9, "copy": 40e9, "triad": 45e9},
+    # the copy bandwidth is made huge, so the cache's append copy (strength 2 only) costs nothing here
+    prof = {"threads": 2, "bandwidth_bytes_per_s": {"read": 50e9, "copy": 1e30, "triad": 45e9},
             "matmul_flop_per_s": {"fp32": 200e9}, "points": [], "kernel_overhead_s": 1e-6,
             "load_before": 0.1, "load_after": 0.1, "host": "h", "cpu": "c", "when": "w",
             "torch_version": "t", "seconds": 1.0, "notes": []}
@@ -242,3 +243,27 @@ def test_time_fn_takes_the_median_or_the_fastest_block():
     assert 0 < fast and 0 < med
     with pytest.raises(ValueError):
         M.time_fn("x.append(1)", g, min_run_time=0.01, threads=1, stat="mean")
+
+
+def test_cache_append_copies_the_whole_cache_of_every_layer():
+    """Hand count for Qwen3-0.6B (28 layers, 8 KV heads of 128), B = 4, S = 1024, fp32: each of the 2 x 28
+    concatenations reads the 1024 cached rows and the new one and writes 1025, of 4 x 8 x 128 elements."""
+    parts = M.cache_append_parts("qwen3-0.6b", ("decode", 4, 1024), "fp32", copy_bytes_per_s=40e9)
+    assert len(parts) == 1
+    p = parts[0]
+    assert p["repeats"] == 2 * 28 and p["key"] is None and p["cls"] == "attention"
+    assert p["roofline_s"] * 40e9 == pytest.approx((1024 + 1 + 1025) * 4 * 8 * 128 * 4)
+    assert M.cache_append_parts("qwen3-0.6b", ("prefill", 1, 512), "fp32", copy_bytes_per_s=40e9) == []
+
+
+def test_reference_run_meets_the_issue_targets_held_out(ref):
+    """Strength 2 (kernel calibration), fitted on the other model, on the stored reference run: decode within
+    10 % median and 15 % worst, prefill within 15 % median (the issue's targets for this CPU)."""
+    df, fits = M.compare_run(ref)
+    s = M.error_summary(df).set_index(["Phase", "Strength"])
+    assert s.loc[("decode", "2: kernel calibration"), "Median error"] <= 0.10
+    assert s.loc[("decode", "2: kernel calibration"), "Worst error"] <= 0.15
+    assert s.loc[("prefill", "2: kernel calibration"), "Median error"] <= 0.15
+    # the cost per kernel is fitted per phase, and a prefill's is the larger (elementwise kernels over T tokens)
+    for f in fits.values():
+        assert 0 <= f["overhead2_s"]["decode"] < f["overhead2_s"]["prefill"]

@@ -85,10 +85,13 @@ def test_ex6_kernel_sum_by_hand(run):
     lin = L * (kern[("linear", 1, D, N * H)] + 2 * kern[("linear", 1, D, K * H)] + kern[("linear", 1, N * H, D)]
                + 2 * kern[("linear", 1, D, F)] + kern[("linear", 1, F, D)]) + kern[("linear", 1, D, V)]
     att = L * kern[("attention", 1, N, K, 1, 1025, H)]
+    # the cache's append: 2 L concatenations, each reading the 1,024 cached rows and the new one and writing
+    # 1,025 rows of K H fp32 elements, at the run's measured copy bandwidth
+    copy = 2 * L * (1024 + 1 + 1025) * K * H * 4 / run["profile"]["bandwidth_bytes_per_s"]["copy"]
     w = kernel_calibration("qwen3-0.6b", "fp32", 1)
-    # the other operators add their (small) roofline time: the sum of the kernels is a lower bound
-    assert w.parts["predicted_ms"].value >= (lin + att) * 1e3
-    assert w.parts["predicted_ms"].value == pytest.approx((lin + att) * 1e3, rel=0.05)
+    # the other operators add their (small) roofline time: the sum of the kernels and the copy is a lower bound
+    assert w.parts["predicted_ms"].value >= (lin + att + copy) * 1e3
+    assert w.parts["predicted_ms"].value == pytest.approx((lin + att + copy) * 1e3, rel=0.01)
 
 
 def test_design_exercise_accepts_what_meets_the_target_and_only_that():

@@ -215,7 +215,12 @@ def kernel_calibration(model: str = "qwen3-0.6b", dtype: str = "fp32", batch: in
     t_lin = sum(p["repeats"] * kern[p["key"]] for p in lin)
     t_att = sum(p["repeats"] * kern[p["key"]] for p in att)
     t_rest = sum(p["repeats"] * p["roofline_s"] for p in parts if p["key"] is None)
-    total = t_lin + t_att + t_rest
+    prof = _profile()
+    copy_bw = prof.bandwidth_bytes_per_s["copy"]
+    cp = M.cache_append_parts(model, case, dtype, e.get("layers"), copy_bytes_per_s=copy_bw)[0]
+    copy_bytes = cp["roofline_s"] * copy_bw
+    t_copy = cp["repeats"] * cp["roofline_s"]
+    total = t_lin + t_att + t_rest + t_copy
     r = _row(model, dtype, "decode", batch, 1024)
     err = abs(total - float(r.measured_s)) / float(r.measured_s)
     names = ", ".join(f"`{p['name']}` {fmt(kern[p['key']] * 1e6)} µs × {int(p['repeats'])}" for p in lin)
@@ -224,19 +229,24 @@ def kernel_calibration(model: str = "qwen3-0.6b", dtype: str = "fp32", batch: in
               f"step at $B = {batch}$, $S = 1{{,}}024$ on its own: {names}; attention "
               f"{fmt(kern[a['key']] * 1e6)} µs × {int(a['repeats'])}. The remaining operators (norms, rotary "
               f"embedding, residual adds, activation, embedding) take {fmt(t_rest * 1e6)} µs at the roofline. "
+              f"The model's cache (transformers' `DynamicCache`) appends the new token by concatenation, which copies it: "
+              f"{int(cp['repeats'])} copies (keys and values of every layer) of {fmt(copy_bytes / 1e6)} MB each "
+              f"(bytes read plus written), at the copy bandwidth the run measured, {_gb(copy_bw)} GB/s. "
               f"Put these times into the operator list: what step time do you predict (ms), and what is its relative "
               f"error against the measured {fmt(float(r.measured_s) * 1e3)} ms (|predicted − measured| / measured, "
               "a fraction)?")
     solution = (
         f"Linear layers: $\\sum$ repeats × time $= {fmt(t_lin * 1e3)}$ ms; attention: "
-        f"${int(a['repeats'])} \\times {fmt(kern[a['key']] * 1e6)}$ µs $= {fmt(t_att * 1e3)}$ ms; the rest "
-        f"{fmt(t_rest * 1e3)} ms. Total {fmt(total * 1e3)} ms, an error of "
+        f"${int(a['repeats'])} \\times {fmt(kern[a['key']] * 1e6)}$ µs $= {fmt(t_att * 1e3)}$ ms; the cache's "
+        f"copies ${int(cp['repeats'])} \\times {fmt(copy_bytes / 1e6)}$ MB / {_gb(copy_bw)} GB/s $= {fmt(t_copy * 1e3)}$ ms; "
+        f"the rest {fmt(t_rest * 1e3)} ms. Total {fmt(total * 1e3)} ms, an error of "
         f"$|{fmt(total * 1e3)} - {fmt(float(r.measured_s) * 1e3)}| / {fmt(float(r.measured_s) * 1e3)} = "
         f"{fmt(err)}$ ({fmt(err, '.1%')}), the prediction being "
         + ("above" if total > float(r.measured_s) else "below") + " the measured step.\n\n"
         "Timing the model's own shapes measures exactly the efficiency each kernel reaches on this CPU, which no "
         "single factor can; what is left is the work between kernels (hooks, Python, the cache's bookkeeping) "
-        "and the elementwise kernels' fixed cost, which strength 2 adds as a cost per kernel fitted on another model.")
+        "and the elementwise kernels' fixed cost, which strength 2 adds as a cost per kernel fitted on another "
+        "model's decode steps.")
     return worked_md(prompt, {"predicted_ms": Part(total * 1e3, "ms", rel=0.02, what="predicted step time"),
                               "error": Part(err, "", rel=0.05, abs=0.005, what="relative error")}, solution)
 
