@@ -73,7 +73,13 @@ def enable(live: bool | None = None) -> None:
     if live is None:
         live = _live_session()
     if live:
-        offline_vega()
+        try:
+            offline_vega()
+        except (ImportError, RuntimeError) as exc:  # no vl-convert-python, or versions it cannot bundle
+            import warnings
+
+            warnings.warn(f"llmperf charts will load Vega from its CDN (a network is needed to draw them): {exc}",
+                          stacklevel=2)
 
 
 def _live_session() -> bool:
