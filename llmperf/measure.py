@@ -480,11 +480,18 @@ _MM = re.compile(r"\w+\[(\d+), (\d+)\] x \w+\[(\d+), (\d+)\]")
 _ATT = re.compile(r"Q \w+\[(\d+), (\d+), (\d+), (\d+)\], K \w+\[(\d+), (\d+), (\d+), (\d+)\]")
 
 
-def _step(model, hardware, case, dtype, layers=None):
-    from .analysis import decode_step, prefill_step
+def _loaded(model, layers: int | None = None):
+    """A catalog name (whole), or a config / catalog name cut to ``layers`` layers, as a ModelConfig."""
     from .models import load_model
 
-    m = load_model(model_config(model, layers)) if (layers is not None or not isinstance(model, str)) else model
+    return load_model(model_config(model, layers)) if (layers is not None or not isinstance(model, str)) else \
+        load_model(model)
+
+
+def _step(model, hardware, case, dtype, layers=None):
+    from .analysis import decode_step, prefill_step
+
+    m = _loaded(model, layers)
     phase, batch, length = case
     opts = dict(weight_dtype=dtype, act_dtype=dtype)
     if phase == "decode":
@@ -550,13 +557,11 @@ def cache_append_parts(model, case, dtype: str = "fp32", layers: int | None = No
     ``"attention"`` (the attention block does it), no calibration key.
     """
     from .dtypes import dtype_bytes
-    from .models import load_model
 
     phase, batch, length = case
     if phase != "decode":
         return []
-    m = load_model(model_config(model, layers)) if (layers is not None or not isinstance(model, str)) else \
-        load_model(model)
+    m = _loaded(model, layers)
     per_copy = (2.0 * length + 2.0) * batch * m.n_kv_heads * m.head_dim * dtype_bytes(dtype)
     return [{"name": "cache append (DynamicCache, torch.cat)", "repeats": 2.0 * m.n_layers,
              "roofline_s": per_copy / float(copy_bytes_per_s), "cls": "attention", "key": None}]

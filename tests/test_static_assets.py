@@ -33,15 +33,9 @@ def _bundle_text() -> str:
 
 
 def _header(text: str) -> dict[str, str]:
-    """The ``// key: value`` lines that open the generated bundle."""
-    fields = {}
-    for line in text.splitlines():
-        if not line.startswith("//"):
-            break
-        key, sep, value = line[2:].partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
+    from llmperf.charts.bundle import header_fields
+
+    return header_fields(text)
 
 
 def _altair_template_versions() -> dict[str, str]:

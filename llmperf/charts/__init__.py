@@ -100,16 +100,16 @@ def vega_bundle() -> str:
         return _BUNDLE[0]
     from pathlib import Path
 
-    from .bundle import build_bundle, bundled_versions
+    from .bundle import build_bundle, bundled_versions, header_fields
 
     text = None
     path = Path(__file__).resolve().parents[2] / "_static" / "vega-bundle.js"
     if path.is_file():
-        head = path.read_text(encoding="utf-8")
-        have = bundled_versions()
-        if (f"// altair: {alt.__version__}\n" in head[:2000]
-                and f"// vl-convert-python: {have['vl-convert-python']}\n" in head[:2000]):
-            text = head
+        stored = path.read_text(encoding="utf-8")
+        fields = header_fields(stored)
+        if (fields.get("altair") == alt.__version__
+                and fields.get("vl-convert-python") == bundled_versions()["vl-convert-python"]):
+            text = stored
     if text is None:
         text = build_bundle()
     _BUNDLE.append(text)

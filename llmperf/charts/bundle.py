@@ -18,6 +18,18 @@ class BundleError(RuntimeError):
     """The installed altair and vl-convert-python cannot give a matching bundle."""
 
 
+def header_fields(text: str) -> dict[str, str]:
+    """The ``// key: value`` lines that open a generated bundle (``altair``, ``vl-convert-python``, ``vega`` ...)."""
+    fields = {}
+    for line in text.splitlines():
+        if not line.startswith("//"):
+            break
+        key, sep, value = line[2:].partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
 def expected_versions() -> dict[str, str]:
     """The version strings that the installed Altair writes into its HTML output."""
     import altair as alt
